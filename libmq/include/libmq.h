@@ -1,0 +1,173 @@
+/* libmq.h - the public interface of libmq, a message queue in POSIX shared memory. */
+#ifndef LIBMQ_H
+#define LIBMQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Every call is exported under a "libmq_" symbol name (see MQ_SYMBOL), so a
+ * program that links libmq and also uses glibc's POSIX message queues
+ * (<mqueue.h>, whose mq_send has another signature) in another source file
+ * still gets glibc's mq_send there. (The library is built with hidden
+ * symbols; only these declarations are exported.) Do not include <mqueue.h> and <libmq.h>
+ * in the same source file: both declare mq_send.
+ *
+ * Errors follow the POSIX convention: -1 (or NULL) is returned and errno is
+ * set. mq_errdetail() gives a one-line description of the last failure in
+ * the calling thread, naming the queue and what is wrong.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define MQ_SYMBOL(name) __asm__(#name) __attribute__((visibility("default")))
+#else
+#error "libmq needs a compiler with GNU asm labels (gcc, clang)"
+#endif
+
+#define LIBMQ_VERSION       "0.1.0"
+#define MQ_DEFAULT_NAME     "/messagequeue"
+#define MQ_DEFAULT_CAPACITY 1024
+#define MQ_DEFAULT_MAX_MSG  4096
+#define MQ_NAME_MAX         251        /* "/" + up to 250 characters */
+#define MQ_CAPACITY_LIMIT   (1u << 24) /* messages */
+#define MQ_MAX_MSG_LIMIT    (1u << 30) /* bytes per message */
+#define MQ_CLIENTS_MAX      256
+
+/* mq_t: an attached queue. One handle may be used by many threads at once. */
+typedef struct mq mq_t;
+
+/* struct mq_stats: a snapshot of a queue, read without taking its locks. */
+struct mq_stats {
+	uint64_t capacity;             /* messages the queue holds */
+	uint64_t max_msg_size;         /* largest message, bytes */
+	uint64_t depth;                /* messages queued now */
+	uint64_t high_water;           /* largest depth seen */
+	uint64_t enqueued_total;       /* messages accepted by mq_send */
+	uint64_t dequeued_total;       /* messages taken by mq_recv */
+	uint64_t bytes_enqueued_total; /* payload bytes accepted */
+	uint64_t bytes_dequeued_total; /* payload bytes taken */
+	uint64_t blocked_sends_total;  /* mq_send calls that had to wait for space */
+	uint64_t blocked_recvs_total;  /* mq_recv calls that had to wait for a message */
+	uint64_t full_total;           /* mq_send calls that found the queue full */
+	uint64_t empty_total;          /* mq_recv calls that found the queue empty */
+	uint64_t recoveries_total;     /* dead clients detected and cleaned up */
+	uint64_t lock_repairs_total;   /* queue locks taken over from a dead holder */
+	uint32_t producers;            /* live attached clients that have sent */
+	uint32_t consumers;            /* live attached clients that have received */
+	uint32_t clients;              /* live attached clients */
+	int32_t broker_pid;            /* pid recorded by the broker, 0 if none */
+	int64_t created_unix_ns;       /* when the segment was created (CLOCK_REALTIME) */
+	int64_t broker_heartbeat_ns;   /* last broker heartbeat (CLOCK_MONOTONIC), 0 if none */
+	uint64_t reserved[6];
+};
+
+/* Roles reported in struct mq_client_info.role (a bit set). */
+#define MQ_ROLE_PRODUCER 1u
+#define MQ_ROLE_CONSUMER 2u
+
+/* struct mq_client_info: one entry of a queue's table of attached clients. */
+struct mq_client_info {
+	int32_t pid;             /* process that attached */
+	uint32_t role;           /* MQ_ROLE_* bits: what the client has done so far */
+	int alive;               /* 1 while the client is attached, 0 once found dead */
+	uint64_t sent_total;     /* messages it sent */
+	uint64_t received_total; /* messages it received */
+	uint64_t bytes_sent_total;
+	uint64_t bytes_received_total;
+	int64_t attached_unix_ns; /* when it attached (CLOCK_REALTIME) */
+};
+
+/*
+ * mq_create: create the queue NAME ("/" + 1..250 characters, no other "/")
+ * holding CAPACITY messages (1..MQ_CAPACITY_LIMIT) of up to MAX_MSG bytes
+ * (1..MQ_MAX_MSG_LIMIT), with permissions MODE (umask is not applied), and
+ * attach to it. Returns the handle, or NULL with errno: EEXIST the queue
+ * exists; EINVAL bad name, capacity, size or mode; ENOMEM/ENOSPC no room in
+ * /dev/shm; EACCES permission denied.
+ */
+mq_t *mq_create(const char *name, size_t capacity, size_t max_msg, mode_t mode)
+        MQ_SYMBOL(libmq_create);
+
+/*
+ * mq_attach: attach to the existing queue NAME (NULL means MQ_DEFAULT_NAME),
+ * after validating its header, and register in its client table. Returns the
+ * handle, or NULL with errno: ENOENT no such queue (is mqbroker running?);
+ * EINVAL bad name; EACCES permission denied; EPROTO the segment is truncated,
+ * corrupt, not a libmq queue or of another layout version; EUSERS the client
+ * table is full.
+ */
+mq_t *mq_attach(const char *name) MQ_SYMBOL(libmq_attach);
+
+/*
+ * mq_detach: leave the client table, unmap the queue and free Q. Messages
+ * stay queued. Returns 0, or -1 with errno EINVAL if Q is NULL.
+ */
+int mq_detach(mq_t *q) MQ_SYMBOL(libmq_detach);
+
+/*
+ * mq_remove: unlink the queue NAME; processes attached keep their mapping.
+ * Returns 0, or -1 with errno: EINVAL bad name; ENOENT no such queue;
+ * EACCES permission denied.
+ */
+int mq_remove(const char *name) MQ_SYMBOL(libmq_remove);
+
+/*
+ * mq_send: copy the LEN bytes at MSG (0..max_msg_size; MSG may be NULL when
+ * LEN is 0) into the queue as one message. TIMEOUT_MS: -1 waits for space,
+ * 0 never waits, >0 waits at most that long (CLOCK_MONOTONIC). Returns 0
+ * once the message is queued, or -1 with errno (nothing queued): EMSGSIZE LEN
+ * too large; EINVAL bad argument or timeout below -1; EAGAIN full and
+ * TIMEOUT_MS is 0; ETIMEDOUT still full at the deadline; EINTR a signal
+ * handler interrupted the wait; EPROTO the segment is corrupt.
+ */
+int mq_send(mq_t *q, const void *msg, size_t len, int timeout_ms) MQ_SYMBOL(libmq_send);
+
+/*
+ * mq_recv: take the oldest message into BUF (CAP bytes) and return its
+ * length, or -1 with errno: EMSGSIZE the message is larger than CAP (it stays
+ * queued; mq_stats().max_msg_size always suffices); EINVAL bad argument or
+ * timeout below -1; EAGAIN empty and TIMEOUT_MS is 0; ETIMEDOUT still empty
+ * at the deadline; EINTR a signal handler interrupted the wait; EPROTO the
+ * segment is corrupt. TIMEOUT_MS as for mq_send.
+ */
+ssize_t mq_recv(mq_t *q, void *buf, size_t cap, int timeout_ms) MQ_SYMBOL(libmq_recv);
+
+/*
+ * mq_stats: fill OUT with a snapshot of the queue, without taking its locks
+ * (counters are read one by one, so a busy queue's figures may be a few
+ * messages apart). Returns 0, or -1 with errno EINVAL if Q or OUT is NULL.
+ */
+int mq_stats(mq_t *q, struct mq_stats *out) MQ_SYMBOL(libmq_stats);
+
+/*
+ * mq_clients: copy up to N entries of the client table (live clients and
+ * dead ones not yet reused) into OUT. Returns how many entries exist (may be
+ * more than N), or -1 with errno EINVAL if Q is NULL or OUT is NULL with N>0.
+ */
+int mq_clients(mq_t *q, struct mq_client_info *out, size_t n) MQ_SYMBOL(libmq_clients);
+
+/*
+ * mq_set_spin: how long, in microseconds, mq_send and mq_recv spin checking
+ * the queue before they sleep (0: sleep at once). The default is
+ * MQ_DEFAULT_SPIN_US, or the environment variable MQ_SPIN_US when attaching.
+ * Returns 0, or -1 with errno EINVAL if Q is NULL or SPIN_US > 1000000.
+ */
+#define MQ_DEFAULT_SPIN_US 50
+int mq_set_spin(mq_t *q, unsigned spin_us) MQ_SYMBOL(libmq_set_spin);
+
+/*
+ * mq_errdetail: a one-line description of the last libmq failure in the
+ * calling thread ("" if none). The string stays valid until the thread's
+ * next libmq call.
+ */
+const char *mq_errdetail(void) MQ_SYMBOL(libmq_errdetail);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBMQ_H */

@@ -1,0 +1,48 @@
+/*
+ * atomics.h - every memory-ordering primitive the shared ring uses, in one place.
+ *
+ * The segment is shared between processes, so all cross-process words are
+ * C11 atomics (lock-free, address-free on every target we build for; see the
+ * static assertions in segment.h). Each call site says what its acquire or
+ * release pairs with.
+ */
+#ifndef LIBMQ_ATOMICS_H
+#define LIBMQ_ATOMICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define mq_load_relaxed(p)     atomic_load_explicit((p), memory_order_relaxed)
+#define mq_load_acquire(p)     atomic_load_explicit((p), memory_order_acquire)
+#define mq_store_relaxed(p, v) atomic_store_explicit((p), (v), memory_order_relaxed)
+#define mq_store_release(p, v) atomic_store_explicit((p), (v), memory_order_release)
+#define mq_add_relaxed(p, v)   atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
+#define mq_cas(p, expp, v)                                                                         \
+	atomic_compare_exchange_strong_explicit((p), (expp), (v), memory_order_seq_cst,            \
+	                                        memory_order_seq_cst)
+/* Orders a store before a later load (the Dekker pattern of the wake-up protocol). */
+#define mq_full_fence() atomic_thread_fence(memory_order_seq_cst)
+
+/* mq_cpu_relax: tell the CPU we are spinning (frees the sibling hyperthread). */
+static inline void mq_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/*
+ * mq_max_u64: raise *P to at least V (relaxed; used for the high-water mark,
+ * which only one lock holder at a time writes, but readers read it unlocked).
+ */
+static inline void mq_max_u64(_Atomic uint64_t *p, uint64_t v)
+{
+	if (mq_load_relaxed(p) < v)
+		mq_store_relaxed(p, v);
+}
+
+#endif /* LIBMQ_ATOMICS_H */

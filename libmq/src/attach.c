@@ -1,0 +1,301 @@
+/* attach.c - mq_create, mq_attach, mq_detach, mq_remove, mq_stats, mq_clients. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "atomics.h"
+#include "client.h"
+#include "error.h"
+#include "handle.h"
+
+/* A creator publishes the magic last; an attacher that finds an all-zero
+ * header on a young file waits this long for it before calling it corrupt. */
+#define YOUNG_FILE_WAIT_MS 200
+#define MQ_XSTR(x)         #x
+#define MQ_STR(x)          MQ_XSTR(x)
+
+int attach_name_valid(const char *name)
+{
+	if (!name || name[0] != '/')
+		return 0;
+	size_t n = strlen(name);
+	return n >= 2 && n <= MQ_NAME_MAX && !strchr(name + 1, '/');
+}
+
+static const char *errno_hint(int err)
+{
+	switch (err) {
+	case ENOENT:
+		return " — is mqbroker running?";
+	case EACCES:
+		return " — permission denied (check the queue's mode and group)";
+	default:
+		return "";
+	}
+}
+
+static struct mq *handle_new(const char *name, int fd)
+{
+	struct mq *q = calloc(1, sizeof(*q));
+	if (!q)
+		return NULL;
+	q->fd = fd;
+	q->client = -1;
+	strcpy(q->name, name);
+	unsigned spin = MQ_DEFAULT_SPIN_US;
+	const char *env = getenv("MQ_SPIN_US");
+	if (env && *env) {
+		char *end;
+		unsigned long v = strtoul(env, &end, 10);
+		if (!*end && v <= 1000000)
+			spin = (unsigned)v;
+	}
+	atomic_init(&q->spin_us, spin);
+	return q;
+}
+
+static void handle_free(struct mq *q)
+{
+	if (q->shm)
+		munmap(q->shm, q->map_size);
+	close(q->fd);
+	free(q);
+}
+
+mq_t *attach_create(const char *name, size_t capacity, size_t max_msg, mode_t mode, int flags)
+{
+	if (!attach_name_valid(name))
+		return error_null(EINVAL,
+		                  "mq_create: bad queue name \"%s\" (want \"/\" and 1..250 "
+		                  "characters, no other \"/\")",
+		                  name ? name : "(null)");
+	if (capacity == 0 || capacity > MQ_CAPACITY_LIMIT)
+		return error_null(EINVAL, "mq_create %s: capacity %zu (want 1..%u messages)", name,
+		                  capacity, MQ_CAPACITY_LIMIT);
+	if (max_msg == 0 || max_msg > MQ_MAX_MSG_LIMIT)
+		return error_null(EINVAL,
+		                  "mq_create %s: maximum message size %zu (want 1..%u bytes)", name,
+		                  max_msg, MQ_MAX_MSG_LIMIT);
+	if (mode & ~(mode_t)0777)
+		return error_null(EINVAL, "mq_create %s: mode 0%o has bits beyond 0777", name,
+		                  (unsigned)mode);
+	uint64_t size = segment_size(capacity, max_msg);
+	if (size == 0 || size > (uint64_t)SIZE_MAX / 2)
+		return error_null(EINVAL, "mq_create %s: %zu x %zu bytes does not fit in memory",
+		                  name, capacity, max_msg);
+
+	/* Created owner-only; the requested mode is applied once the header is
+	 * complete, so other users cannot even open a half-made segment. */
+	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int err = errno;
+		return error_null(err, "mq_create %s: %s%s", name, strerror(err),
+		                  err == EEXIST ? " (mq_remove it, or attach to it)" : "");
+	}
+	struct mq *q = handle_new(name, fd);
+	int err = q ? 0 : ENOMEM;
+	/* posix_fallocate, not just ftruncate: a full /dev/shm must fail here
+	 * with ENOSPC, not later with SIGBUS in some process's memcpy. */
+	if (!err)
+		err = posix_fallocate(fd, 0, (off_t)size);
+	if (!err) {
+		q->map_size = size;
+		void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED)
+			err = errno;
+		else
+			q->shm = p;
+	}
+	if (!err)
+		err = segment_init(q->shm, capacity, max_msg, size);
+	if (!err && fchmod(fd, mode) != 0)
+		err = errno;
+	if (!err && !(flags & MQ_OPEN_OBSERVE))
+		err = client_claim(q);
+	if (err) {
+		shm_unlink(name);
+		if (q)
+			handle_free(q);
+		else
+			close(fd);
+		return error_null(err, "mq_create %s: %s", name, strerror(err));
+	}
+	return q;
+}
+
+mq_t *mq_create(const char *name, size_t capacity, size_t max_msg, mode_t mode)
+{
+	return attach_create(name, capacity, max_msg, mode, 0);
+}
+
+/* all_zero_young: whether FD is a just-created file whose creator has not
+ * published the header yet (empty, or magic still zero, and made < 2 s ago). */
+static int all_zero_young(int fd, const struct stat *st)
+{
+	uint64_t magic = 0;
+	if (st->st_size >= (off_t)sizeof(magic) && pread(fd, &magic, sizeof(magic), 0) != 8)
+		return 0;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return magic == 0 && now.tv_sec - st->st_ctim.tv_sec < 2;
+}
+
+mq_t *attach_open(const char *name, int flags)
+{
+	if (!name)
+		name = MQ_DEFAULT_NAME;
+	if (!attach_name_valid(name))
+		return error_null(EINVAL,
+		                  "mq_attach: bad queue name \"%s\" (want \"/\" and 1..250 "
+		                  "characters, no other \"/\")",
+		                  name);
+	int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+	if (fd < 0) {
+		int err = errno;
+		return error_null(err, "queue %s: %s%s", name,
+		                  err == ENOENT ? "not found" : strerror(err), errno_hint(err));
+	}
+	struct stat st;
+	for (int waited = 0;; waited += 10) {
+		if (fstat(fd, &st) != 0) {
+			int err = errno;
+			close(fd);
+			return error_null(err, "queue %s: fstat: %s", name, strerror(err));
+		}
+		if (waited >= YOUNG_FILE_WAIT_MS || !all_zero_young(fd, &st))
+			break;
+		nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+	}
+	struct mq *q = handle_new(name, fd);
+	if (!q) {
+		close(fd);
+		return error_null(ENOMEM, "queue %s: out of memory", name);
+	}
+	char why[256] = "";
+	int err = 0;
+	if ((size_t)st.st_size < sizeof(struct mq_shm)) {
+		err = segment_validate(NULL, (uint64_t)st.st_size, why, sizeof(why));
+	} else {
+		q->map_size = (size_t)st.st_size;
+		void *p = mmap(NULL, q->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED) {
+			err = errno;
+			snprintf(why, sizeof(why), "mmap: %s", strerror(err));
+		} else {
+			q->shm = p;
+			err = segment_validate(q->shm, (uint64_t)st.st_size, why, sizeof(why));
+		}
+	}
+	if (!err && !(flags & MQ_OPEN_OBSERVE)) {
+		err = client_claim(q);
+		if (err)
+			snprintf(why, sizeof(why), "%s",
+			         err == EUSERS ? "client table full (" MQ_STR(
+			                                 MQ_CLIENTS_MAX) " clients attached)"
+			                       : strerror(err));
+	}
+	if (err) {
+		handle_free(q);
+		return error_null(err, "queue %s: %s", name, why);
+	}
+	return q;
+}
+
+mq_t *mq_attach(const char *name)
+{
+	return attach_open(name, 0);
+}
+
+int mq_detach(mq_t *q)
+{
+	if (!q)
+		return error_set(EINVAL, "mq_detach: no queue handle");
+	client_release(q);
+	handle_free(q);
+	return 0;
+}
+
+int mq_remove(const char *name)
+{
+	if (!attach_name_valid(name))
+		return error_set(EINVAL, "mq_remove: bad queue name \"%s\"",
+		                 name ? name : "(null)");
+	if (shm_unlink(name) != 0) {
+		int err = errno;
+		return error_set(err, "mq_remove %s: %s", name,
+		                 err == ENOENT ? "no such queue" : strerror(err));
+	}
+	return 0;
+}
+
+int mq_stats(mq_t *q, struct mq_stats *out)
+{
+	if (!q || !out)
+		return error_set(EINVAL, "mq_stats: %s is NULL", q ? "output" : "queue handle");
+	struct mq_shm *s = q->shm;
+	memset(out, 0, sizeof(*out));
+	/* head before tail: tail only grows, so tail - head never goes negative. */
+	uint64_t head = mq_load_acquire(&s->head);
+	uint64_t tail = mq_load_acquire(&s->tail);
+	uint64_t depth = tail - head;
+	out->capacity = s->capacity;
+	out->max_msg_size = s->max_msg;
+	out->depth = depth > s->capacity ? s->capacity : depth;
+	out->high_water = mq_load_relaxed(&s->high_water);
+	out->enqueued_total = tail;
+	out->dequeued_total = head;
+	out->bytes_enqueued_total = mq_load_relaxed(&s->bytes_enqueued);
+	out->bytes_dequeued_total = mq_load_relaxed(&s->bytes_dequeued);
+	out->blocked_sends_total = mq_load_relaxed(&s->blocked_sends);
+	out->blocked_recvs_total = mq_load_relaxed(&s->blocked_recvs);
+	out->full_total = mq_load_relaxed(&s->full_events);
+	out->empty_total = mq_load_relaxed(&s->empty_events);
+	out->recoveries_total = mq_load_relaxed(&s->recoveries);
+	out->lock_repairs_total = mq_load_relaxed(&s->lock_repairs);
+	out->broker_pid = mq_load_relaxed(&s->broker_pid);
+	out->created_unix_ns = s->created_unix_ns;
+	out->broker_heartbeat_ns = mq_load_relaxed(&s->broker_heartbeat_ns);
+	for (unsigned i = 0; i < MQ_CLIENTS_MAX; i++) {
+		struct mq_client_slot *c = &s->clients[i];
+		if (mq_load_acquire(&c->state) != MQ_CLIENT_ACTIVE || !client_alive(q, i))
+			continue;
+		uint32_t role = mq_load_relaxed(&c->role);
+		out->clients++;
+		out->producers += !!(role & MQ_ROLE_PRODUCER);
+		out->consumers += !!(role & MQ_ROLE_CONSUMER);
+	}
+	return 0;
+}
+
+int mq_clients(mq_t *q, struct mq_client_info *out, size_t n)
+{
+	if (!q || (!out && n))
+		return error_set(EINVAL, "mq_clients: %s is NULL", q ? "output" : "queue handle");
+	struct mq_shm *s = q->shm;
+	int count = 0;
+	for (unsigned i = 0; i < MQ_CLIENTS_MAX; i++) {
+		struct mq_client_slot *c = &s->clients[i];
+		uint32_t st = mq_load_acquire(&c->state);
+		if (st == MQ_CLIENT_FREE)
+			continue;
+		if ((size_t)count < n) {
+			struct mq_client_info *o = &out[count];
+			o->pid = mq_load_relaxed(&c->pid);
+			o->role = mq_load_relaxed(&c->role);
+			o->alive = st == MQ_CLIENT_ACTIVE && client_alive(q, i);
+			o->sent_total = mq_load_relaxed(&c->sent);
+			o->received_total = mq_load_relaxed(&c->received);
+			o->bytes_sent_total = mq_load_relaxed(&c->bytes_sent);
+			o->bytes_received_total = mq_load_relaxed(&c->bytes_received);
+			o->attached_unix_ns = mq_load_relaxed(&c->attached_unix_ns);
+		}
+		count++;
+	}
+	return count;
+}

@@ -1,0 +1,20 @@
+#!/bin/sh
+# install-deps.sh - install what building and testing mqbroker needs on Debian 12.
+# Run as root (or with sudo available). Safe to run again.
+set -eu
+
+PKGS="build-essential cmake pkg-config check clang libclang-rt-14-dev"
+
+if [ "$(id -u)" -eq 0 ]; then
+	SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+	SUDO="sudo"
+else
+	echo "install-deps.sh: run as root (or install sudo): apt-get needs it" >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086 # word splitting of the package list is intended
+$SUDO apt-get install -y -q --no-install-recommends $PKGS
