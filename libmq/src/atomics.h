@@ -20,8 +20,6 @@
 #define mq_cas(p, expp, v)                                                                         \
 	atomic_compare_exchange_strong_explicit((p), (expp), (v), memory_order_seq_cst,            \
 	                                        memory_order_seq_cst)
-/* Orders a store before a later load (the Dekker pattern of the wake-up protocol). */
-#define mq_full_fence() atomic_thread_fence(memory_order_seq_cst)
 
 /* mq_cpu_relax: tell the CPU we are spinning (frees the sibling hyperthread). */
 static inline void mq_cpu_relax(void)

@@ -30,13 +30,10 @@ int wait_expired(const struct timespec *dl)
 
 uint32_t wait_prepare(_Atomic uint32_t *word)
 {
-	uint32_t v = mq_load_relaxed(word);
-	while (!(v & 1u) && !mq_cas(word, &v, v | 1u))
-		;
-	/* Pairs with the fence in wait_wake (Dekker): the caller's re-check of
-	 * the queue comes after the flag is visible. */
-	mq_full_fence();
-	return v | 1u;
+	/* Always an RMW, even when bit 0 is already set: it is what pairs with
+	 * the RMW in wait_wake (see wait.h), and orders the caller's re-check of
+	 * the queue after it. */
+	return atomic_fetch_or_explicit(word, 1u, memory_order_seq_cst) | 1u;
 }
 
 int wait_sleep(_Atomic uint32_t *word, uint32_t seen, const struct timespec *dl)

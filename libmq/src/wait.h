@@ -32,13 +32,15 @@ int wait_sleep(_Atomic uint32_t *word, uint32_t seen, const struct timespec *dl)
 /* wait_wake_slow: wake every sleeper on WORD (called when bit 0 was seen). */
 void wait_wake_slow(_Atomic uint32_t *word);
 
-/* wait_wake: after a commit, wake sleepers on WORD if there may be any. The
- * full fence pairs with the one in wait_prepare: either this load sees the
- * sleeper's flag, or the sleeper's re-check sees the commit. */
+/* wait_wake: after a commit, wake sleepers on WORD if there may be any.
+ * The read is an RMW (fetch_add 0) so it is ordered against the sleeper's
+ * fetch_or in wait_prepare in WORD's modification order: if ours comes first,
+ * the sleeper's fetch_or synchronizes with it and its re-check sees our
+ * commit; if the sleeper's comes first, we see bit 0 and wake it. On the fast
+ * path nobody else writes WORD, so its line stays in the writer's cache. */
 static inline void wait_wake(_Atomic uint32_t *word)
 {
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(word, memory_order_relaxed) & 1u)
+	if (atomic_fetch_add_explicit(word, 0, memory_order_seq_cst) & 1u)
 		wait_wake_slow(word);
 }
 
