@@ -66,6 +66,22 @@ static int lock_side(struct mq *q, pthread_mutex_t *m, const struct timespec *dl
 	       EPROTO;
 }
 
+/* count_client: add one message of LEN bytes to a client's counters. The
+ * caller holds the side's lock, so every thread of the client is serialized
+ * here and plain loads and stores suffice (readers only read them). */
+static inline void count_client(_Atomic uint64_t *msgs, _Atomic uint64_t *bytes, uint64_t len)
+{
+	mq_store_relaxed(msgs, mq_load_relaxed(msgs) + 1);
+	mq_store_relaxed(bytes, mq_load_relaxed(bytes) + len);
+}
+
+/* mark_role: record what a client does, once (the RMW is off the fast path). */
+static inline void mark_role(struct mq_client_slot *c, uint32_t role)
+{
+	if (!(mq_load_relaxed(&c->role) & role))
+		atomic_fetch_or_explicit(&c->role, role, memory_order_relaxed);
+}
+
 static bool has_space(struct mq_shm *s)
 {
 	return mq_load_relaxed(&s->tail) - mq_load_acquire(&s->head) < s->capacity;
@@ -159,17 +175,15 @@ int mq_send(mq_t *q, const void *msg, size_t len, int timeout_ms)
 			mq_store_relaxed(&s->bytes_enqueued,
 			                 mq_load_relaxed(&s->bytes_enqueued) + len);
 			mq_max_u64(&s->high_water, tail + 1 - head);
+			if (q->client >= 0)
+				count_client(&s->clients[q->client].sent,
+				             &s->clients[q->client].bytes_sent, len);
 			/* Commit point. Pairs with the acquire load of tail in
 			 * mq_recv: the slot's bytes are visible before its index. */
 			mq_store_release(&s->tail, tail + 1);
 			pthread_mutex_unlock(&s->send_lock);
-			if (q->client >= 0) {
-				struct mq_client_slot *c = &s->clients[q->client];
-				mq_add_relaxed(&c->sent, 1);
-				mq_add_relaxed(&c->bytes_sent, len);
-				if (!(mq_load_relaxed(&c->role) & MQ_ROLE_PRODUCER))
-					atomic_fetch_or(&c->role, MQ_ROLE_PRODUCER);
-			}
+			if (q->client >= 0)
+				mark_role(&s->clients[q->client], MQ_ROLE_PRODUCER);
 			wait_wake(&s->not_empty);
 			return 0;
 		}
@@ -251,13 +265,8 @@ ssize_t mq_recv(mq_t *q, void *buf, size_t cap, int timeout_ms)
 			 * mq_send: we are done with the slot before it is reused. */
 			mq_store_release(&s->head, head + 1);
 			pthread_mutex_unlock(&s->recv_lock);
-			if (q->client >= 0) {
-				struct mq_client_slot *c = &s->clients[q->client];
-				mq_add_relaxed(&c->received, 1);
-				mq_add_relaxed(&c->bytes_received, len);
-				if (!(mq_load_relaxed(&c->role) & MQ_ROLE_CONSUMER))
-					atomic_fetch_or(&c->role, MQ_ROLE_CONSUMER);
-			}
+			if (q->client >= 0)
+				mark_role(&s->clients[q->client], MQ_ROLE_CONSUMER);
 			wait_wake(&s->not_full);
 			return (ssize_t)len;
 		}

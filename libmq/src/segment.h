@@ -13,6 +13,8 @@
  * Ownership of the words:
  *   tail, head_cache, bytes_enqueued, high_water  written under send_lock
  *   head, tail_cache, bytes_dequeued              written under recv_lock
+ *   clients[i].sent, bytes_sent                   written by client i under send_lock
+ *   clients[i].received, bytes_received           written by client i under recv_lock
  *   not_empty, not_full                           futex words, any process
  *   everything else in the header                 written once by the creator
  *                                                 (broker_* by the broker)
@@ -84,18 +86,22 @@ struct mq_shm {
 	_Atomic uint64_t recoveries;         /* dead clients cleaned up */
 	_Atomic uint64_t lock_repairs;       /* locks taken over from a dead holder */
 
-	/* Producer side: only producers touch this line while sending. */
+	/* Producer side: private to producers (under send_lock). */
 	pthread_mutex_t send_lock MQ_SECTION; /* robust, process-shared */
-	_Atomic uint64_t tail;                /* count of record: messages ever committed */
 	_Atomic uint64_t head_cache;          /* producers' stale copy of head (<= head) */
 	_Atomic uint64_t bytes_enqueued;
 	_Atomic uint64_t high_water;
+	/* The count of record of messages ever committed. Written by producers,
+	 * read by consumers: alone on its lines so reading it never steals the
+	 * producers' lock line. */
+	_Atomic uint64_t tail MQ_SECTION;
 
-	/* Consumer side. */
+	/* Consumer side: private to consumers (under recv_lock). */
 	pthread_mutex_t recv_lock MQ_SECTION;
-	_Atomic uint64_t head;       /* count of record: messages ever taken */
 	_Atomic uint64_t tail_cache; /* consumers' stale copy of tail (<= tail) */
 	_Atomic uint64_t bytes_dequeued;
+	/* Messages ever taken; written by consumers, read by producers. */
+	_Atomic uint64_t head MQ_SECTION;
 
 	/* Wake-up words (futexes). Bit 0 = "someone may sleep on me", bits 1.. count
 	 * wake-ups. They are never the count of record: a waiter always re-checks
@@ -125,9 +131,9 @@ _Static_assert(offsetof(struct mq_shm, recv_lock) - offsetof(struct mq_shm, send
                "producer and consumer state must not share a line (nor its adjacent pair)");
 _Static_assert(sizeof(pthread_mutex_t) == 40, "x86_64/aarch64 glibc pthread_mutex_t");
 _Static_assert(sizeof(struct mq_shm) % MQ_CACHELINE == 0, "slots start on a line");
+_Static_assert(sizeof(struct mq_shm) == 17408, "layout change: bump MQ_LAYOUT_VERSION");
 _Static_assert(offsetof(struct mq_shm, not_full) - offsetof(struct mq_shm, not_empty) >= 128,
                "the two wake-up words are written by different sides");
-_Static_assert(sizeof(struct mq_shm) == 17152, "layout change: bump MQ_LAYOUT_VERSION");
 
 static inline struct mq_slot *segment_slot(struct mq_shm *s, uint64_t pos)
 {
