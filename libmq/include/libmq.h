@@ -98,7 +98,8 @@ mq_t *mq_create(const char *name, size_t capacity, size_t max_msg, mode_t mode)
  * handle, or NULL with errno: ENOENT no such queue (is mqbroker running?);
  * EINVAL bad name; EACCES permission denied; EPROTO the segment is truncated,
  * corrupt, not a libmq queue or of another layout version; EUSERS the client
- * table is full.
+ * table is full. A forked child must attach its own handle: the client
+ * table entry (and its liveness lock) belongs to the process that attached.
  */
 mq_t *mq_attach(const char *name) MQ_SYMBOL(libmq_attach);
 
@@ -118,7 +119,9 @@ int mq_remove(const char *name) MQ_SYMBOL(libmq_remove);
 /*
  * mq_send: copy the LEN bytes at MSG (0..max_msg_size; MSG may be NULL when
  * LEN is 0) into the queue as one message. TIMEOUT_MS: -1 waits for space,
- * 0 never waits, >0 waits at most that long (CLOCK_MONOTONIC). Returns 0
+ * 0 never waits for space (only, at most, for the microseconds another
+ * sender holds the queue's send lock), >0 waits at most that long
+ * (CLOCK_MONOTONIC; the deadline also bounds the wait for the lock). Returns 0
  * once the message is queued, or -1 with errno (nothing queued): EMSGSIZE LEN
  * too large; EINVAL bad argument or timeout below -1; EAGAIN full and
  * TIMEOUT_MS is 0; ETIMEDOUT still full at the deadline; EINTR a signal
@@ -153,7 +156,8 @@ int mq_clients(mq_t *q, struct mq_client_info *out, size_t n) MQ_SYMBOL(libmq_cl
 /*
  * mq_set_spin: how long, in microseconds, mq_send and mq_recv spin checking
  * the queue before they sleep (0: sleep at once). The default is
- * MQ_DEFAULT_SPIN_US, or the environment variable MQ_SPIN_US when attaching.
+ * MQ_DEFAULT_SPIN_US, or the environment variable MQ_SPIN_US (0..1000000; other
+ * values are ignored) read when attaching.
  * Returns 0, or -1 with errno EINVAL if Q is NULL or SPIN_US > 1000000.
  */
 #define MQ_DEFAULT_SPIN_US 50

@@ -261,6 +261,9 @@ ssize_t mq_recv(mq_t *q, void *buf, size_t cap, int timeout_ms)
 				memcpy(buf, slot->data, len);
 			mq_store_relaxed(&s->bytes_dequeued,
 			                 mq_load_relaxed(&s->bytes_dequeued) + len);
+			if (q->client >= 0)
+				count_client(&s->clients[q->client].received,
+				             &s->clients[q->client].bytes_received, len);
 			/* Commit point. Pairs with the acquire load of head in
 			 * mq_send: we are done with the slot before it is reused. */
 			mq_store_release(&s->head, head + 1);
