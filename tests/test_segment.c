@@ -902,6 +902,38 @@ START_TEST(test_corrupt_indices_with_messages)
 END_TEST
 
 /* A slot whose recorded length exceeds max_msg: mq_recv refuses, never overreads. */
+/* The geometry is copied at attach: a process that rewrites it in the segment
+ * afterwards cannot make this one address memory outside the mapping. */
+START_TEST(test_geometry_rewritten_after_attach)
+{
+	char buf[64];
+	mq_t *q = create_queue(qname, 4, 32);
+	int fd = open(qpath, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	struct stat st;
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	struct mq_shm *s = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ck_assert_ptr_ne(s, MAP_FAILED);
+	close(fd);
+	s->slot_size = UINT64_C(1) << 32;
+	s->capacity = UINT64_C(1) << 40;
+	s->max_msg = UINT64_C(1) << 40;
+	s->slots_offset = UINT64_C(1) << 36;
+	for (int i = 0; i < 8; i++) {
+		ck_assert_int_eq(mq_send(q, "abcd", 4, 0), i < 4 ? 0 : -1);
+		if (i >= 4)
+			ck_assert_int_eq(errno, EAGAIN);
+	}
+	ck_assert_int_eq(mq_send(q, buf, 33, 0), -1);
+	ck_assert_int_eq(errno, EMSGSIZE);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(mq_recv(q, buf, sizeof(buf), 0), 4);
+	munmap(s, st.st_size);
+	mq_detach(q);
+	ck_assert_int_eq(mq_remove(qname), 0);
+}
+END_TEST
+
 START_TEST(test_corrupt_slot_length_on_recv)
 {
 	char buf[64];
@@ -915,7 +947,7 @@ START_TEST(test_corrupt_slot_length_on_recv)
 	struct mq_shm *s = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ck_assert_ptr_ne(s, MAP_FAILED);
 	close(fd);
-	segment_slot(s, 0)->len = UINT64_C(1) << 40;
+	((struct mq_slot *)((unsigned char *)s + s->slots_offset))->len = UINT64_C(1) << 40;
 
 	errno = 0;
 	ck_assert_int_eq(mq_recv(q, buf, sizeof(buf), 0), -1);
@@ -1339,6 +1371,7 @@ static Suite *segment_suite(void)
 	tcase_add_test(tc, test_corrupt_indices);
 	tcase_add_test(tc, test_corrupt_indices_with_messages);
 	tcase_add_test(tc, test_corrupt_slot_length_on_recv);
+	tcase_add_test(tc, test_geometry_rewritten_after_attach);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("stats");

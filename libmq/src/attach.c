@@ -60,6 +60,15 @@ static struct mq *handle_new(const char *name, int fd)
 	return q;
 }
 
+/* handle_geometry: copy the (validated) geometry of Q's segment into Q. */
+static void handle_geometry(struct mq *q)
+{
+	q->capacity = q->shm->capacity;
+	q->max_msg = q->shm->max_msg;
+	q->slot_size = q->shm->slot_size;
+	q->slots = (unsigned char *)q->shm + q->shm->slots_offset;
+}
+
 static void handle_free(struct mq *q)
 {
 	if (q->shm)
@@ -114,6 +123,8 @@ mq_t *attach_create(const char *name, size_t capacity, size_t max_msg, mode_t mo
 	}
 	if (!err)
 		err = segment_init(q->shm, capacity, max_msg, size);
+	if (!err)
+		handle_geometry(q);
 	if (!err && fchmod(fd, mode) != 0)
 		err = errno;
 	if (!err && !(flags & MQ_OPEN_OBSERVE))
@@ -192,6 +203,8 @@ mq_t *attach_open(const char *name, int flags)
 			err = segment_validate(q->shm, (uint64_t)st.st_size, why, sizeof(why));
 		}
 	}
+	if (!err)
+		handle_geometry(q);
 	if (!err && !(flags & MQ_OPEN_OBSERVE)) {
 		err = client_claim(q);
 		if (err)
@@ -244,9 +257,9 @@ int mq_stats(mq_t *q, struct mq_stats *out)
 	uint64_t head = mq_load_acquire(&s->head);
 	uint64_t tail = mq_load_acquire(&s->tail);
 	uint64_t depth = tail - head;
-	out->capacity = s->capacity;
-	out->max_msg_size = s->max_msg;
-	out->depth = depth > s->capacity ? s->capacity : depth;
+	out->capacity = q->capacity;
+	out->max_msg_size = q->max_msg;
+	out->depth = depth > q->capacity ? q->capacity : depth;
 	out->high_water = mq_load_relaxed(&s->high_water);
 	out->enqueued_total = tail;
 	out->dequeued_total = head;

@@ -19,11 +19,23 @@
 struct mq {
 	struct mq_shm *shm;
 	size_t map_size;
+	/* The geometry, copied when the segment was validated: the data path
+	 * never addresses memory through a value another process could rewrite. */
+	uint64_t capacity;
+	uint64_t max_msg;
+	uint64_t slot_size;
+	unsigned char *slots;
 	int fd;
 	int client; /* index in the client table, -1 for an observer */
 	_Atomic unsigned spin_us;
 	char name[MQ_NAME_MAX + 1];
 };
+
+/* handle_slot: the slot that holds position POS. */
+static inline struct mq_slot *handle_slot(const struct mq *q, uint64_t pos)
+{
+	return (struct mq_slot *)(q->slots + (pos % q->capacity) * q->slot_size);
+}
 
 /* Flags for attach_open. */
 #define MQ_OPEN_OBSERVE 1 /* do not register in the client table (broker, mqctl stats) */

@@ -100,30 +100,29 @@ static inline void mark_role(struct mq_client_slot *c, uint32_t role)
 		atomic_fetch_or_explicit(&c->role, role, memory_order_relaxed);
 }
 
-static bool has_space(struct mq_shm *s)
+static bool has_space(const struct mq *q)
 {
-	return mq_load_relaxed(&s->tail) - mq_load_acquire(&s->head) < s->capacity;
+	return mq_load_relaxed(&q->shm->tail) - mq_load_acquire(&q->shm->head) < q->capacity;
 }
 
-static bool has_message(struct mq_shm *s)
+static bool has_message(const struct mq *q)
 {
-	return mq_load_acquire(&s->tail) != mq_load_relaxed(&s->head);
+	return mq_load_acquire(&q->shm->tail) != mq_load_relaxed(&q->shm->head);
 }
 
-/* wait_for: wait until READY(s) may hold, DL passes (ETIMEDOUT) or a signal
+/* wait_for: wait until READY(q) may hold, DL passes (ETIMEDOUT) or a signal
  * handler runs (EINTR): spin for the handle's spin time, then sleep on WORD.
  * Returns 0 when the caller should look again. */
-static int wait_for(struct mq *q, _Atomic uint32_t *word, bool (*ready)(struct mq_shm *),
+static int wait_for(struct mq *q, _Atomic uint32_t *word, bool (*ready)(const struct mq *),
                     const struct timespec *dl)
 {
-	struct mq_shm *s = q->shm;
 	unsigned spin_us = mq_load_relaxed(&q->spin_us);
 	if (spin_us) {
 		struct timespec start, now;
 		clock_gettime(CLOCK_MONOTONIC, &start);
 		for (;;) {
 			for (int i = 0; i < 64; i++) {
-				if (ready(s))
+				if (ready(q))
 					return 0;
 				mq_cpu_relax();
 			}
@@ -137,7 +136,7 @@ static int wait_for(struct mq *q, _Atomic uint32_t *word, bool (*ready)(struct m
 	if (wait_expired(dl))
 		return ETIMEDOUT;
 	uint32_t seen = wait_prepare(word);
-	if (ready(s))
+	if (ready(q))
 		return 0;
 	return wait_sleep(word, seen, dl);
 }
@@ -159,10 +158,10 @@ int mq_send(mq_t *q, const void *msg, size_t len, int timeout_ms)
 	if (check_timeout("mq_send", q, timeout_ms))
 		return -1;
 	struct mq_shm *s = q->shm;
-	if (len > s->max_msg)
+	if (len > q->max_msg)
 		return error_set(EMSGSIZE,
 		                 "mq_send on %s: message of %zu bytes, the maximum is %llu",
-		                 q->name, len, (unsigned long long)s->max_msg);
+		                 q->name, len, (unsigned long long)q->max_msg);
 
 	struct timespec deadline, *dl = NULL;
 	if (timeout_ms > 0) {
@@ -178,15 +177,15 @@ int mq_send(mq_t *q, const void *msg, size_t len, int timeout_ms)
 			return -1;
 		uint64_t tail = mq_load_relaxed(&s->tail);
 		uint64_t head = mq_load_relaxed(&s->head_cache);
-		if (tail - head >= s->capacity ||
+		if (tail - head >= q->capacity ||
 		    tail + 1 - head > mq_load_relaxed(&s->high_water)) {
 			/* Pairs with the release store of head in mq_recv: the
 			 * consumer finished reading the slots below head. */
 			head = mq_load_acquire(&s->head);
 			mq_store_relaxed(&s->head_cache, head);
 		}
-		if (tail - head < s->capacity) {
-			struct mq_slot *slot = segment_slot(s, tail);
+		if (tail - head < q->capacity) {
+			struct mq_slot *slot = handle_slot(q, tail);
 			slot->len = len;
 			if (len)
 				memcpy(slot->data, msg, len);
@@ -211,7 +210,7 @@ int mq_send(mq_t *q, const void *msg, size_t len, int timeout_ms)
 			if (timeout_ms == 0)
 				return error_set(EAGAIN,
 				                 "mq_send on %s: queue full (%llu messages)",
-				                 q->name, (unsigned long long)s->capacity);
+				                 q->name, (unsigned long long)q->capacity);
 			mq_add_relaxed(&s->blocked_sends, 1);
 			blocked = true;
 		}
@@ -254,9 +253,9 @@ ssize_t mq_recv(mq_t *q, void *buf, size_t cap, int timeout_ms)
 			mq_store_relaxed(&s->tail_cache, tail);
 		}
 		if (head != tail) {
-			struct mq_slot *slot = segment_slot(s, head);
+			struct mq_slot *slot = handle_slot(q, head);
 			uint64_t len = slot->len;
-			if (len > s->max_msg) {
+			if (len > q->max_msg) {
 				/* Only a scribbled segment gets here: retire the slot so
 				 * the queue moves on, and say so. */
 				mq_store_release(&s->head, head + 1);
@@ -265,7 +264,7 @@ ssize_t mq_recv(mq_t *q, void *buf, size_t cap, int timeout_ms)
 				                 "mq_recv on %s: corrupt message (length %llu, "
 				                 "maximum %llu) discarded",
 				                 q->name, (unsigned long long)len,
-				                 (unsigned long long)s->max_msg);
+				                 (unsigned long long)q->max_msg);
 			}
 			if (len > cap) {
 				pthread_mutex_unlock(&s->recv_lock);

@@ -115,20 +115,23 @@ int segment_validate(const struct mq_shm *s, uint64_t file_size, char *detail, s
 		return BAD("%s: file has %" PRIu64 " bytes, its header says %" PRIu64,
 		           file_size < want ? "truncated" : "corrupt", file_size, want);
 
-	/* Indices, read in an order that stays consistent while the queue runs:
-	 * each cache is read before the index it copies, head before tail. */
+	/* Indices. At rest head_cache <= head <= tail_cache <= tail, and
+	 * tail - head <= capacity. The queue may be running while we look, and
+	 * every index only grows, so each is read before the ones that bound it
+	 * from above; head is read again after tail for the capacity check. */
 	struct mq_shm *w = (struct mq_shm *)s;
 	uint64_t head_cache = mq_load_acquire(&w->head_cache);
-	uint64_t tail_cache = mq_load_acquire(&w->tail_cache);
 	uint64_t head = mq_load_acquire(&w->head);
+	uint64_t tail_cache = mq_load_acquire(&w->tail_cache);
 	uint64_t tail = mq_load_acquire(&w->tail);
-	if (head > tail || tail - head > s->capacity)
+	uint64_t head2 = mq_load_acquire(&w->head);
+	if (head > tail || (head2 <= tail && tail - head2 > s->capacity) || tail >= MQ_INDEX_LIMIT)
 		return BAD("corrupt indices (head %" PRIu64 ", tail %" PRIu64 ", capacity %" PRIu64
 		           ")",
 		           head, tail, s->capacity);
-	if (head_cache > head || tail_cache > tail)
-		return BAD("corrupt index caches (head %" PRIu64 "/%" PRIu64 ", tail %" PRIu64
-		           "/%" PRIu64 ")",
+	if (head_cache > head || head > tail_cache || tail_cache > tail)
+		return BAD("corrupt index caches (head %" PRIu64 " cached %" PRIu64
+		           ", tail %" PRIu64 " cached %" PRIu64 ")",
 		           head, head_cache, tail, tail_cache);
 	for (unsigned i = 0; i < MQ_CLIENTS_MAX; i++) {
 		uint32_t st = mq_load_relaxed(&w->clients[i].state);

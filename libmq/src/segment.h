@@ -38,6 +38,11 @@
 #define MQ_LOCK_CLIENT_BASE (INT64_C(1) << 40)
 #define MQ_LOCK_BROKER      (INT64_C(1) << 41)
 
+/* Indices are refused from here on: positions never get near it (2^63
+ * messages is centuries at a billion a second), and so the ring never meets
+ * the discontinuity of pos % capacity at 2^64. */
+#define MQ_INDEX_LIMIT (UINT64_C(1) << 63)
+
 #define MQ_ALIGNED __attribute__((aligned(MQ_CACHELINE)))
 /* Sections written by different sides sit 128 bytes apart: the adjacent-line
  * prefetcher of x86 pulls cache lines in pairs. */
@@ -134,12 +139,6 @@ _Static_assert(sizeof(struct mq_shm) % MQ_CACHELINE == 0, "slots start on a line
 _Static_assert(sizeof(struct mq_shm) == 17408, "layout change: bump MQ_LAYOUT_VERSION");
 _Static_assert(offsetof(struct mq_shm, not_full) - offsetof(struct mq_shm, not_empty) >= 128,
                "the two wake-up words are written by different sides");
-
-static inline struct mq_slot *segment_slot(struct mq_shm *s, uint64_t pos)
-{
-	return (struct mq_slot *)((unsigned char *)s + s->slots_offset +
-	                          (pos % s->capacity) * s->slot_size);
-}
 
 /* segment_slot_size: bytes per slot for MAX_MSG payload bytes. */
 static inline uint64_t segment_slot_size(uint64_t max_msg)
