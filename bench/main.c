@@ -46,8 +46,10 @@ struct options {
 	unsigned spin_us;
 	int json, smoke, quiet;
 	int cpu_given, cpu[2];
+	int capacity_given, capacity_1m_given;
 	char only[512];
 	char workloads[256];
+	char queue[MQ_NAME_MAX + 1]; /* --queue: an existing queue, or "" */
 };
 
 static void usage(FILE *f)
@@ -88,6 +90,13 @@ static void usage(FILE *f)
 	for (int w = 0; w < W_COUNT; w++)
 		fprintf(f, "                     %-8s %s\n", workloads[w].name, workloads[w].title);
 	fprintf(f,
+	        "  --queue NAME       the libmq rows attach to the existing queue NAME (made by\n"
+	        "                     a running mqbroker) instead of creating their own; needs\n"
+	        "                     --only with libmq and/or libmq-nospin only, and --workload\n"
+	        "                     without rtt64 (which needs two queues); the queue must be\n"
+	        "                     empty, have no other producer or consumer, and take the\n"
+	        "                     workload's messages; its capacity replaces --capacity.\n"
+	        "                     E.g. --queue /q --only libmq --workload tput64\n"
 	        "  --json             print JSON instead of the Markdown table\n"
 	        "  --quiet            no progress lines on stderr\n"
 	        "  --smoke            correctness only: every transport and workload once with\n"
@@ -169,6 +178,64 @@ static void check_list(const char *opt, const char *list, int transports_too)
 	}
 }
 
+/* check_queue_selection: --queue drives the libmq transports only, and one
+ * queue cannot carry a round trip. */
+static void check_queue_selection(const struct options *o)
+{
+	if (!o->only[0])
+		usage_error("%s", "--queue needs --only libmq (or libmq-nospin): the other "
+		                  "transports cannot use a libmq queue");
+	char copy[512];
+	snprintf(copy, sizeof(copy), "%s", o->only);
+	for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save))
+		if (strcmp(tok, transport_libmq.name) && strcmp(tok, transport_libmq_nospin.name))
+			usage_error("--queue: '%s' cannot use a libmq queue; --only may name "
+			            "libmq and libmq-nospin only",
+			            tok);
+	if (!o->workloads[0])
+		usage_error("%s", "--queue needs --workload (tput64, tput4k, tput1m or mpmc64; "
+		                  "not rtt64, which needs two queues)");
+	if (in_list(o->workloads, workloads[W_RTT64].name))
+		usage_error("%s", "--queue: rtt64 needs two queues (one each way); choose "
+		                  "tput64, tput4k, tput1m or mpmc64");
+}
+
+/* adopt_queue: with --queue, read the queue's geometry once, refuse a queue
+ * that cannot carry the selected workloads, and run at its capacity. */
+static void adopt_queue(struct options *o)
+{
+	char err[600], msg[800];
+	size_t capacity, max_msg;
+	if (libmq_queue_probe(o->queue, &capacity, &max_msg, err, sizeof(err))) {
+		fprintf(stderr, "mqbench: --queue: %s\n", err);
+		exit(2);
+	}
+	for (int w = 0; w < W_COUNT; w++) {
+		if (!in_list(o->workloads, workloads[w].name) || workloads[w].msg_size <= max_msg)
+			continue;
+		snprintf(msg, sizeof(msg),
+		         "--queue: queue %%s takes messages of up to %zu bytes, workload %s sends "
+		         "%zu-byte messages (start mqbroker with --max-msg %zu or more)",
+		         max_msg, workloads[w].name, workloads[w].msg_size, workloads[w].msg_size);
+		usage_error(msg, o->queue);
+	}
+	const char *opt = NULL;
+	size_t want = 0;
+	if (o->capacity_given && o->capacity != capacity)
+		opt = "--capacity", want = o->capacity;
+	else if (o->capacity_1m_given && o->capacity_1m != capacity)
+		opt = "--capacity-1m", want = o->capacity_1m;
+	if (opt) {
+		snprintf(msg, sizeof(msg),
+		         "--queue: queue %%s holds %zu messages, not the %zu of %s (its broker "
+		         "sets the capacity: leave %s out, or start mqbroker with --capacity %zu)",
+		         capacity, want, opt, opt, want);
+		usage_error(msg, o->queue);
+	}
+	o->capacity = o->capacity_1m = capacity;
+}
+
 static void parse_options(int argc, char **argv, struct options *o)
 {
 	enum {
@@ -183,6 +250,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		O_SPIN,
 		O_ONLY,
 		O_WORKLOAD,
+		O_QUEUE,
 		O_JSON,
 		O_QUIET,
 		O_SMOKE,
@@ -200,6 +268,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 	        {"spin-us", required_argument, NULL, O_SPIN},
 	        {"only", required_argument, NULL, O_ONLY},
 	        {"workload", required_argument, NULL, O_WORKLOAD},
+	        {"queue", required_argument, NULL, O_QUEUE},
 	        {"json", no_argument, NULL, O_JSON},
 	        {"quiet", no_argument, NULL, O_QUIET},
 	        {"smoke", no_argument, NULL, O_SMOKE},
@@ -244,9 +313,11 @@ static void parse_options(int argc, char **argv, struct options *o)
 			break;
 		case O_CAP:
 			o->capacity = parse_u64("--capacity", optarg, 1, 1u << 20);
+			o->capacity_given = 1;
 			break;
 		case O_CAP1M:
 			o->capacity_1m = parse_u64("--capacity-1m", optarg, 1, 1024);
+			o->capacity_1m_given = 1;
 			break;
 		case O_SPIN:
 			o->spin_us = (unsigned)parse_u64("--spin-us", optarg, 0, 1000000);
@@ -258,6 +329,15 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case O_WORKLOAD:
 			check_list("--workload", optarg, 0);
 			snprintf(o->workloads, sizeof(o->workloads), "%s", optarg);
+			break;
+		case O_QUEUE:
+			if (optarg[0] != '/' || !optarg[1] || strchr(optarg + 1, '/') ||
+			    strlen(optarg) > MQ_NAME_MAX)
+				usage_error(
+				        "--queue wants a queue name, \"/\" and 1..250 characters "
+				        "with no other \"/\", not '%s'",
+				        optarg);
+			snprintf(o->queue, sizeof(o->queue), "%s", optarg);
 			break;
 		case O_JSON:
 			o->json = 1;
@@ -282,6 +362,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		usage_error("unexpected argument '%s' (mqbench takes options only)", argv[optind]);
 	if (seconds_given && o->messages)
 		usage_error("%s", "--seconds and --messages exclude each other");
+	if (o->queue[0])
+		check_queue_selection(o);
 }
 
 /* ---- the plan ---- */
@@ -370,6 +452,7 @@ static void make_spec(const struct options *o, const struct cell *c, int run_id,
 	s->cpu[1] = o->pin ? cpus[1] : -1;
 	s->deadline_s = o->smoke ? 20 : (o->messages ? 600 : 4 * o->seconds + 30);
 	s->run_id = run_id;
+	s->queue = o->queue[0] ? o->queue : NULL;
 	s->memcpy_ws = c->limit == L_MEMCPY_HOT ? wi->msg_size
 	               : o->smoke               ? 4 * wi->msg_size
 	                                        : (size_t)64 << 20;
@@ -497,6 +580,8 @@ int main(int argc, char **argv)
 		if (o.capacity_1m == 16)
 			o.capacity_1m = 4;
 	}
+	if (o.queue[0])
+		adopt_queue(&o);
 	cleanup_install();
 
 	static struct cell cells[MAXCELLS];
@@ -549,6 +634,7 @@ int main(int argc, char **argv)
 	cfg.cpu[1] = cpus[1];
 	cfg.smoke = o.smoke;
 	cfg.mq_note = mqueue_limits_note();
+	cfg.queue = o.queue[0] ? o.queue : NULL;
 	snprintf(cfg.versions, sizeof(cfg.versions), "%s; %s", libmq_version_note(),
 	         zmq_version_note());
 

@@ -354,8 +354,16 @@ void report_markdown(FILE *f, const struct report_cfg *cfg, const struct cell *c
 		fprintf(f, "- each run: %.2f s of measuring; ", cfg->seconds);
 	fprintf(f, "%d repetition%s, figure = median, spread = min .. max\n", cfg->reps,
 	        cfg->reps == 1 ? "" : "s");
-	fprintf(f, "- queues: capacity %zu messages (1 MiB messages: %zu); libmq spin %u us\n",
-	        cfg->capacity, cfg->capacity_1m, cfg->spin_us);
+	if (cfg->queue)
+		fprintf(f,
+		        "- queue: the existing queue %s (attached, not created; its broker's "
+		        "geometry), capacity %zu messages; libmq spin %u us\n",
+		        cfg->queue, cfg->capacity, cfg->spin_us);
+	else
+		fprintf(f,
+		        "- queues: capacity %zu messages (1 MiB messages: %zu); libmq spin %u "
+		        "us\n",
+		        cfg->capacity, cfg->capacity_1m, cfg->spin_us);
 	if (cfg->pinned)
 		fprintf(f,
 		        "- pinning: producers / pinger on CPU %d, consumers / ponger on CPU %d\n",
@@ -447,10 +455,15 @@ void report_json(FILE *f, const struct report_cfg *cfg, const struct cell *cells
 	fprintf(f,
 	        ",\n \"config\": {\"reps\": %d, \"seconds\": %g, \"messages\": %llu, "
 	        "\"capacity\": %zu, \"capacity_1m\": %zu, \"spin_us\": %u, \"pinned\": %s, "
-	        "\"cpus\": [%d, %d], \"smoke\": %s},\n \"mqueue_limits\": ",
+	        "\"cpus\": [%d, %d], \"smoke\": %s, \"queue\": ",
 	        cfg->reps, cfg->seconds, cfg->messages, cfg->capacity, cfg->capacity_1m,
 	        cfg->spin_us, cfg->pinned ? "true" : "false", cfg->cpu[0], cfg->cpu[1],
 	        cfg->smoke ? "true" : "false");
+	if (cfg->queue)
+		js_str(f, cfg->queue);
+	else
+		fprintf(f, "null");
+	fprintf(f, "},\n \"mqueue_limits\": ");
 	js_str(f, cfg->mq_note);
 	fprintf(f, ",\n \"results\": [");
 	for (int i = 0; i < n; i++) {

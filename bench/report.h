@@ -47,6 +47,7 @@ struct report_cfg {
 	int pinned, cpu[2];
 	int smoke;
 	const char *mq_note;
+	const char *queue; /* --queue: the existing queue the libmq rows used, or NULL */
 	char versions[160];
 };
 

@@ -1,15 +1,101 @@
-/* t_libmq.c - the libmq transport: mq_create in the parent, mq_attach by name in each child. */
+/*
+ * t_libmq.c - the libmq transport: mq_create in the parent, mq_attach by name
+ * in each child; or, with --queue, an existing queue (made by a running
+ * mqbroker) that every child attaches to and that mqbench leaves in place.
+ */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libmq.h>
 
 #include "harness.h"
 #include "transport.h"
 
+int libmq_queue_probe(const char *name, size_t *capacity, size_t *max_msg, char *err, size_t errlen)
+{
+	mq_t *q = mq_attach(name);
+	if (!q) {
+		int e = errno;
+		snprintf(err, errlen, "cannot attach to queue %s: %s%s", name, mq_errdetail(),
+		         e == ENOENT ? " (start one with: mqbroker --name QUEUE)" : "");
+		return -1;
+	}
+	struct mq_stats st;
+	int rc = mq_stats(q, &st);
+	if (rc == 0) {
+		*capacity = (size_t)st.capacity;
+		*max_msg = (size_t)st.max_msg_size;
+	} else {
+		snprintf(err, errlen, "mq_stats on queue %s: %s", name, mq_errdetail());
+	}
+	mq_detach(q);
+	return rc;
+}
+
+/* lq_adopt: before a run on the existing queue C->queue: it must take the
+ * run's messages, be empty (a stray message would fail the checks) and have
+ * no other client that sends or receives (it would take or add messages). */
+static int lq_adopt(struct chan *c, char *err, size_t errlen)
+{
+	mq_t *q = mq_attach(c->queue);
+	if (!q) {
+		snprintf(err, errlen, "cannot attach to queue %s: %s", c->queue, mq_errdetail());
+		return -1;
+	}
+	struct mq_stats st;
+	static struct mq_client_info cl[MQ_CLIENTS_MAX];
+	int rc = -1, n = 0;
+	if (mq_stats(q, &st) != 0 || (n = mq_clients(q, cl, MQ_CLIENTS_MAX)) < 0) {
+		snprintf(err, errlen, "reading queue %s: %s", c->queue, mq_errdetail());
+		goto out;
+	}
+	if (st.max_msg_size < c->msg_size) {
+		snprintf(
+		        err, errlen,
+		        "queue %s takes messages of up to %llu bytes; this workload sends %zu-byte "
+		        "messages (start mqbroker with --max-msg %zu or more)",
+		        c->queue, (unsigned long long)st.max_msg_size, c->msg_size, c->msg_size);
+		goto out;
+	}
+	if (st.capacity != c->capacity) {
+		snprintf(err, errlen, "queue %s holds %llu messages, the run expected %zu",
+		         c->queue, (unsigned long long)st.capacity, c->capacity);
+		goto out;
+	}
+	if (st.depth != 0) {
+		snprintf(err, errlen,
+		         "queue %s is not empty (%llu message%s queued): mqbench checks every "
+		         "message it receives, so it needs an empty queue",
+		         c->queue, (unsigned long long)st.depth, st.depth == 1 ? "" : "s");
+		goto out;
+	}
+	for (int i = 0; i < n && i < MQ_CLIENTS_MAX; i++) {
+		pid_t pid = (pid_t)cl[i].pid;
+		if (!cl[i].alive || !cl[i].role || pid == getpid())
+			continue;
+		if (kill(pid, 0) != 0 && errno == ESRCH)
+			continue; /* dead, not yet swept by the broker */
+		snprintf(err, errlen,
+		         "queue %s has another %s attached (pid %d): it would take or add "
+		         "messages; stop it first",
+		         c->queue, (cl[i].role & MQ_ROLE_CONSUMER) ? "consumer" : "producer",
+		         (int)pid);
+		goto out;
+	}
+	c->depth = (size_t)st.capacity;
+	rc = 0;
+out:
+	mq_detach(q);
+	return rc;
+}
+
 static int lq_create(struct chan *c, char *err, size_t errlen)
 {
+	if (c->queue)
+		return lq_adopt(c, err, errlen);
 	mq_t *q = mq_create(c->name, c->capacity, c->msg_size, 0600);
 	if (!q) {
 		snprintf(err, errlen, "mq_create: %s", mq_errdetail());
@@ -27,7 +113,7 @@ static int lq_create(struct chan *c, char *err, size_t errlen)
 static int lq_open(struct chan *c, int dir, char *err, size_t errlen)
 {
 	(void)dir;
-	mq_t *q = mq_attach(c->name);
+	mq_t *q = mq_attach(c->queue ? c->queue : c->name);
 	if (!q) {
 		snprintf(err, errlen, "mq_attach: %s", mq_errdetail());
 		return -1;
@@ -60,6 +146,8 @@ static void lq_close(struct chan *c)
 
 static void lq_destroy(struct chan *c)
 {
+	if (c->queue)
+		return; /* not ours: it stays with its broker */
 	mq_remove(c->name);
 	cleanup_forget(c->ck[0]);
 }

@@ -38,6 +38,8 @@ struct chan {
 	int index;           /* receivers: this process's index among them */
 	int recv_timeout_ms; /* 0 blocks; > 0: recv fails with EAGAIN after this long */
 	char name[96];       /* base name, unique per run: "/mqbench-PID-RUN-X" */
+	const char *queue;   /* libmq: attach to this existing queue (--queue) instead of
+	                        creating NAME; mqbench neither creates nor removes it */
 	int fd[2];           /* pipe, socketpair: [0] write end, [1] read end */
 	int ck[8];           /* cleanup registry ids */
 	void *priv;          /* per-process state after open */
@@ -73,6 +75,12 @@ void mqueue_limits_prepare(size_t depth, size_t msg_size, int write_sysctl);
 
 /* mqueue_limits_note: one line on what the mqueue limits were and allowed. */
 const char *mqueue_limits_note(void);
+
+/* libmq_queue_probe: attach to the existing queue NAME once and read its
+ * geometry into *CAPACITY and *MAX_MSG. Returns 0, or -1 with ERR (no such
+ * queue, not a libmq queue, permission denied...). */
+int libmq_queue_probe(const char *name, size_t *capacity, size_t *max_msg, char *err,
+                      size_t errlen);
 
 /* libmq_version_note, zmq_version_note: "libmq X", "libzmq X.Y.Z". */
 const char *libmq_version_note(void);

@@ -357,6 +357,7 @@ static void chan_init(struct chan *c, const struct run_spec *s, int nrecv, char 
 	c->spin_us = s->spin_us;
 	c->nrecv = nrecv;
 	c->recv_timeout_ms = !s->t->fifo_shared && nrecv > 1 ? DRAIN_POLL_MS : 0;
+	c->queue = s->queue;
 	c->fd[0] = c->fd[1] = -1;
 	for (int i = 0; i < 8; i++)
 		c->ck[i] = -1;

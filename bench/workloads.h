@@ -49,6 +49,7 @@ struct run_spec {
 	double deadline_s; /* the run is killed after this */
 	int run_id;        /* makes the channel names unique in this process */
 	size_t memcpy_ws;  /* memcpy limit: bytes of the source (and of the destination) */
+	const char *queue; /* libmq: an existing queue to use (--queue), or NULL */
 };
 
 enum run_status { RUN_OK, RUN_SKIPPED, RUN_FAILED };

@@ -3,7 +3,8 @@
 # Run as root (or with sudo available). Safe to run again.
 set -eu
 
-PKGS="build-essential cmake pkg-config check clang libclang-rt-14-dev libzmq3-dev"
+PKGS="build-essential cmake pkg-config check clang libclang-rt-14-dev libzmq3-dev
+libmicrohttpd-dev libcjson-dev curl python3"
 
 if [ "$(id -u)" -eq 0 ]; then
 	SUDO=""

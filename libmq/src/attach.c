@@ -253,10 +253,13 @@ int mq_stats(mq_t *q, struct mq_stats *out)
 		return error_set(EINVAL, "mq_stats: %s is NULL", q ? "output" : "queue handle");
 	struct mq_shm *s = q->shm;
 	memset(out, 0, sizeof(*out));
-	/* head before tail: tail only grows, so tail - head never goes negative. */
+	/* head before tail: tail only grows, so tail - head is not negative
+	 * but for the one dead-producer case below. */
 	uint64_t head = mq_load_acquire(&s->head);
 	uint64_t tail = mq_load_acquire(&s->tail);
-	uint64_t depth = tail - head;
+	/* head may pass tail by one until a send catches tail up over a message
+	 * a dead producer committed (queue.c): that queue is empty. */
+	uint64_t depth = head > tail ? 0 : tail - head;
 	out->capacity = q->capacity;
 	out->max_msg_size = q->max_msg;
 	out->depth = depth > q->capacity ? q->capacity : depth;

@@ -1,26 +1,31 @@
 /*
  * queue.c - mq_send and mq_recv: the ring, its two robust locks, waiting.
  *
- * The ring is CAPACITY fixed-size slots. Two 64-bit indices, never reset and
- * never wrapping in practice, are the counts of record: tail (messages ever
+ * The ring is CAPACITY fixed-size slots. Two 64-bit positions, never reset
+ * and never wrapping in practice, count what happened: tail (messages ever
  * committed) and head (messages ever taken); depth is tail - head. Producers
- * serialize on send_lock and only they write tail; consumers serialize on
- * recv_lock and only they write head. So a producer and a consumer never
- * contend for a lock, and each side reads the other's index only when its
- * cached copy says the ring is full (or empty).
+ * serialize on send_lock and only they write tail and the slots; consumers
+ * serialize on recv_lock and only they write head. So a producer and a
+ * consumer never contend for a lock. Each slot carries a commit word, seq:
+ * pos + 1 once the message at position pos is complete. Consumers look at
+ * the seq of slot[head], never at tail, so taking a message touches only the
+ * lines its bytes are in; producers read head only when their cached copy
+ * says the ring is full.
  *
  * Crash contract, point by point:
  *  - No wedge: both locks are robust. If a holder dies, the kernel hands the
  *    lock to the next locker with EOWNERDEAD; lock_side() repairs and carries
  *    on. Sleeping is on futex wake-up words that are never counts of record
- *    (wait.h): a waiter always re-checks head and tail, so a wake-up lost or
+ *    (wait.h): a waiter always re-checks the ring, so a wake-up lost or
  *    doubled by a death costs time, never a wedge.
- *  - No torn message: a producer copies the payload into slot[tail] and only
- *    then publishes it by one release store of tail + 1. Dying before that
- *    store leaves tail unchanged: the half-written slot is invisible and the
- *    next producer overwrites it.
+ *  - No torn message: a producer copies the length and payload into
+ *    slot[tail] and only then publishes it with one release store of its seq.
+ *    Dying before that store leaves the slot uncommitted and invisible; tail
+ *    is unchanged and the next producer overwrites it. Dying after it but
+ *    before tail is advanced leaves a whole message; the next producer
+ *    advances tail (lock_side).
  *  - No duplicate: a consumer copies slot[head] out and only then retires it
- *    by one release store of head + 1. Dying before that store leaves the
+ *    with one release store of head + 1. Dying before that store leaves the
  *    message queued for the next consumer (this mq_recv never returned, so
  *    nobody saw it); dying after it loses only the message that mq_recv had
  *    taken, which the contract allows.
@@ -34,6 +39,9 @@
 #include "error.h"
 #include "handle.h"
 #include "wait.h"
+
+/* The longest pause run between two looks while spinning (a power of two). */
+#define SPIN_BACKOFF_MAX 32
 
 /* timed_lock: lock M, giving up at DL (CLOCK_MONOTONIC). */
 static int timed_lock(pthread_mutex_t *m, const struct timespec *dl)
@@ -60,19 +68,16 @@ static int lock_side(struct mq *q, pthread_mutex_t *m, const struct timespec *dl
 	if (rc == 0)
 		return 0;
 	if (rc == EOWNERDEAD) {
-		/* The previous holder died inside its critical section. Every
-		 * shared word it could have been writing is a single aligned
-		 * store, and the index it had not yet stored is the commit
-		 * point, so the ring is already consistent. The caches are reset
-		 * to values that are always safe: head_cache to head (<= head),
-		 * tail_cache to head too (head <= tail, and head == tail_cache
-		 * makes the next consumer reload tail). */
+		/* The previous holder died inside its critical section. Its
+		 * commit point is a single store (a slot's seq for a producer,
+		 * head for a consumer), so the ring holds either the whole
+		 * message or none of it. A producer that died between committing
+		 * slot[tail] and advancing tail is caught up by the next send
+		 * (catch_up_tail); here head_cache is reset to head, which is
+		 * always safe. */
 		struct mq_shm *s = q->shm;
-		uint64_t head = mq_load_acquire(&s->head);
 		if (m == &s->send_lock)
-			mq_store_relaxed(&s->head_cache, head);
-		else
-			mq_store_relaxed(&s->tail_cache, head);
+			mq_store_relaxed(&s->head_cache, mq_load_acquire(&s->head));
 		mq_add_relaxed(&s->lock_repairs, 1);
 		pthread_mutex_consistent(m);
 		return 0;
@@ -100,14 +105,41 @@ static inline void mark_role(struct mq_client_slot *c, uint32_t role)
 		atomic_fetch_or_explicit(&c->role, role, memory_order_relaxed);
 }
 
-static bool has_space(const struct mq *q)
+/* catch_up_tail: the position to write next, with the send lock held. A
+ * producer that died after committing slot[tail] (its seq store) but before
+ * advancing tail left a whole message there; step over it rather than
+ * overwrite it. Checked on every send, not only after EOWNERDEAD, so a
+ * segment found in that state any other way heals too; the slot's line is
+ * the one this send writes anyway. At most CAPACITY steps on a scribbled
+ * segment. */
+static uint64_t catch_up_tail(struct mq *q)
 {
-	return mq_load_relaxed(&q->shm->tail) - mq_load_acquire(&q->shm->head) < q->capacity;
+	struct mq_shm *s = q->shm;
+	uint64_t tail = mq_load_relaxed(&s->tail);
+	uint64_t start = tail;
+	while (tail - start < q->capacity &&
+	       mq_load_relaxed(&handle_slot(q, tail)->seq) == tail + 1)
+		tail++;
+	if (tail != start)
+		mq_store_relaxed(&s->tail, tail);
+	return tail;
 }
 
+/* has_space: whether a producer should take the lock and look. Unlocked, so
+ * only a hint; head may pass a stale tail by one until a producer repairs a
+ * dead one's tail (lock_side), and that must send us to the lock too. */
+static bool has_space(const struct mq *q)
+{
+	int64_t depth = (int64_t)(mq_load_relaxed(&q->shm->tail) - mq_load_acquire(&q->shm->head));
+	return depth < (int64_t)q->capacity;
+}
+
+/* has_message: whether the slot at head is committed. Pairs with the release
+ * store of the slot's seq in mq_send. */
 static bool has_message(const struct mq *q)
 {
-	return mq_load_acquire(&q->shm->tail) != mq_load_relaxed(&q->shm->head);
+	uint64_t head = mq_load_relaxed(&q->shm->head);
+	return mq_load_acquire(&handle_slot(q, head)->seq) == head + 1;
 }
 
 /* wait_for: wait until READY(q) may hold, DL passes (ETIMEDOUT) or a signal
@@ -118,13 +150,22 @@ static int wait_for(struct mq *q, _Atomic uint32_t *word, bool (*ready)(const st
 {
 	unsigned spin_us = mq_load_relaxed(&q->spin_us);
 	if (spin_us) {
+		/* Poll with exponential backoff (1, 2, 4 ... SPIN_BACKOFF_MAX
+		 * pauses between looks). Every look at the other side's index
+		 * pulls its cache line over and makes the other side's next
+		 * store wait for it back; looking less often lets a producer
+		 * commit a few messages that the consumer then takes in one go. */
 		struct timespec start, now;
 		clock_gettime(CLOCK_MONOTONIC, &start);
+		unsigned backoff = 1;
 		for (;;) {
-			for (int i = 0; i < 64; i++) {
+			for (int i = 0; i < 16; i++) {
 				if (ready(q))
 					return 0;
-				mq_cpu_relax();
+				for (unsigned j = 0; j < backoff; j++)
+					mq_cpu_relax();
+				if (backoff < SPIN_BACKOFF_MAX)
+					backoff <<= 1;
 			}
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			long us = (now.tv_sec - start.tv_sec) * 1000000L +
@@ -175,8 +216,12 @@ int mq_send(mq_t *q, const void *msg, size_t len, int timeout_ms)
 			break;
 		if (rc)
 			return -1;
-		uint64_t tail = mq_load_relaxed(&s->tail);
+		uint64_t tail = catch_up_tail(q);
 		uint64_t head = mq_load_relaxed(&s->head_cache);
+		/* head is the consumers' hot line: read it only when the cached
+		 * copy says the ring is full, or that the depth passes the
+		 * high-water mark (which must be exact). The latter costs at most
+		 * one read per high_water sends once the mark has settled. */
 		if (tail - head >= q->capacity ||
 		    tail + 1 - head > mq_load_relaxed(&s->high_water)) {
 			/* Pairs with the release store of head in mq_recv: the
@@ -189,15 +234,20 @@ int mq_send(mq_t *q, const void *msg, size_t len, int timeout_ms)
 			slot->len = len;
 			if (len)
 				memcpy(slot->data, msg, len);
+			/* Commit point. Pairs with the acquire load of the seq in
+			 * mq_recv (and has_message): the bytes are visible first. */
+			mq_store_release(&slot->seq, tail + 1);
+			mq_store_relaxed(&s->tail, tail + 1);
 			mq_store_relaxed(&s->bytes_enqueued,
 			                 mq_load_relaxed(&s->bytes_enqueued) + len);
 			mq_max_u64(&s->high_water, tail + 1 - head);
 			if (q->client >= 0)
 				count_client(&s->clients[q->client].sent,
 				             &s->clients[q->client].bytes_sent, len);
-			/* Commit point. Pairs with the acquire load of tail in
-			 * mq_recv: the slot's bytes are visible before its index. */
-			mq_store_release(&s->tail, tail + 1);
+			/* Own the next slot's lines before the next send needs them,
+			 * if it is known free (a consumer may still read it otherwise). */
+			if (tail + 1 - head < q->capacity)
+				__builtin_prefetch(handle_slot(q, tail + 1), 1, 3);
 			pthread_mutex_unlock(&s->send_lock);
 			if (q->client >= 0)
 				mark_role(&s->clients[q->client], MQ_ROLE_PRODUCER);
@@ -239,21 +289,21 @@ ssize_t mq_recv(mq_t *q, void *buf, size_t cap, int timeout_ms)
 		dl = &deadline;
 	}
 	bool blocked = false;
+	int rc;
 	for (;;) {
-		int rc = lock_side(q, &s->recv_lock, dl);
+		/* Empty at a glance (the head slot is not committed): go straight
+		 * to waiting, without taking and releasing the lock to find out. */
+		if (timeout_ms != 0 && !has_message(q))
+			goto empty;
+		rc = lock_side(q, &s->recv_lock, dl);
 		if (rc == ETIMEDOUT)
 			break;
 		if (rc)
 			return -1;
 		uint64_t head = mq_load_relaxed(&s->head);
-		uint64_t tail = mq_load_relaxed(&s->tail_cache);
-		if (head == tail) {
-			/* Pairs with the release store of tail in mq_send. */
-			tail = mq_load_acquire(&s->tail);
-			mq_store_relaxed(&s->tail_cache, tail);
-		}
-		if (head != tail) {
-			struct mq_slot *slot = handle_slot(q, head);
+		struct mq_slot *slot = handle_slot(q, head);
+		/* Pairs with the release store of the seq in mq_send. */
+		if (mq_load_acquire(&slot->seq) == head + 1) {
 			uint64_t len = slot->len;
 			if (len > q->max_msg) {
 				/* Only a scribbled segment gets here: retire the slot so
@@ -291,6 +341,7 @@ ssize_t mq_recv(mq_t *q, void *buf, size_t cap, int timeout_ms)
 			return (ssize_t)len;
 		}
 		pthread_mutex_unlock(&s->recv_lock);
+	empty:
 		if (!blocked) {
 			mq_add_relaxed(&s->empty_events, 1);
 			if (timeout_ms == 0)

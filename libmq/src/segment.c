@@ -115,24 +115,67 @@ int segment_validate(const struct mq_shm *s, uint64_t file_size, char *detail, s
 		return BAD("%s: file has %" PRIu64 " bytes, its header says %" PRIu64,
 		           file_size < want ? "truncated" : "corrupt", file_size, want);
 
-	/* Indices. At rest head_cache <= head <= tail_cache <= tail, and
-	 * tail - head <= capacity. The queue may be running while we look, and
-	 * every index only grows, so each is read before the ones that bound it
-	 * from above; head is read again after tail for the capacity check. */
+	/* Indices. At rest head_cache <= head <= tail, tail - head <= capacity,
+	 * and exactly the slots of positions head..tail-1 are committed. A
+	 * producer that died between committing a slot and advancing tail leaves
+	 * the slot at tail committed too: legal, the next producer repairs it.
+	 * The queue may be running while we look and every index only grows, so
+	 * each is read before the ones that bound it from above, and head again
+	 * after tail for the capacity check. The slot scan is only meaningful on
+	 * a quiet queue; on a running one a mismatch there is not reported. */
 	struct mq_shm *w = (struct mq_shm *)s;
 	uint64_t head_cache = mq_load_acquire(&w->head_cache);
 	uint64_t head = mq_load_acquire(&w->head);
-	uint64_t tail_cache = mq_load_acquire(&w->tail_cache);
 	uint64_t tail = mq_load_acquire(&w->tail);
 	uint64_t head2 = mq_load_acquire(&w->head);
-	if (head > tail || (head2 <= tail && tail - head2 > s->capacity) || tail >= MQ_INDEX_LIMIT)
+	if (tail >= MQ_INDEX_LIMIT || head > tail + 1 ||
+	    (head2 <= tail && tail - head2 > s->capacity))
 		return BAD("corrupt indices (head %" PRIu64 ", tail %" PRIu64 ", capacity %" PRIu64
 		           ")",
 		           head, tail, s->capacity);
-	if (head_cache > head || head > tail_cache || tail_cache > tail)
-		return BAD("corrupt index caches (head %" PRIu64 " cached %" PRIu64
-		           ", tail %" PRIu64 " cached %" PRIu64 ")",
-		           head, head_cache, tail, tail_cache);
+	if (head_cache > head)
+		return BAD("corrupt index cache (head %" PRIu64 " cached %" PRIu64 ")", head,
+		           head_cache);
+	const unsigned char *slots = (const unsigned char *)s + s->slots_offset;
+#define SEQ_AT(pos)                                                                                \
+	mq_load_acquire(&((struct mq_slot *)(slots + ((pos) % s->capacity) * s->slot_size))->seq)
+	/* end: one past the last committed position. A producer that died
+	 * between committing slot[tail] and advancing tail leaves end = tail + 1;
+	 * a consumer may even have taken that message already (head = tail + 1).
+	 * Both are legal: the next send steps tail over it. */
+	uint64_t end = tail;
+	if ((head == tail + 1 || tail - head < s->capacity) && SEQ_AT(tail) == tail + 1)
+		end = tail + 1;
+	if (head > end)
+		return BAD("corrupt indices (head %" PRIu64 " beyond tail %" PRIu64 ")", head,
+		           tail);
+	/* The slots are judged only if the queue was quiet all along (head and
+	 * tail the same after the scan): on a running queue, producers commit
+	 * slots as we look, and the processes using it are the evidence. Every
+	 * queued position must be committed with a sane length; every free one
+	 * must not look committed, or a consumer would take it for a message
+	 * once head gets there. */
+	char why[160] = "";
+	for (uint64_t pos = head; !why[0] && pos < head + s->capacity; pos++) {
+		const struct mq_slot *slot =
+		        (const struct mq_slot *)(slots + (pos % s->capacity) * s->slot_size);
+		uint64_t seq = SEQ_AT(pos);
+		if (pos < end && seq != pos + 1)
+			snprintf(why, sizeof(why),
+			         "position %" PRIu64 " holds sequence %" PRIu64 ", want %" PRIu64,
+			         pos, seq, pos + 1);
+		else if (pos < end && slot->len > s->max_msg)
+			snprintf(why, sizeof(why),
+			         "position %" PRIu64 " holds %" PRIu64 " bytes, maximum %" PRIu64,
+			         pos, slot->len, s->max_msg);
+		else if (pos >= end && seq == pos + 1)
+			snprintf(why, sizeof(why),
+			         "free position %" PRIu64 " (tail %" PRIu64 ") is marked committed",
+			         pos, tail);
+	}
+	if (why[0] && mq_load_acquire(&w->head) == head && mq_load_acquire(&w->tail) == tail)
+		return BAD("corrupt slot (%s)", why);
+#undef SEQ_AT
 	for (unsigned i = 0; i < MQ_CLIENTS_MAX; i++) {
 		uint32_t st = mq_load_relaxed(&w->clients[i].state);
 		uint32_t role = mq_load_relaxed(&w->clients[i].role);

@@ -12,7 +12,8 @@
  *
  * Ownership of the words:
  *   tail, head_cache, bytes_enqueued, high_water  written under send_lock
- *   head, tail_cache, bytes_dequeued              written under recv_lock
+ *   head, bytes_dequeued                          written under recv_lock
+ *   slot seq, len, data                           written under send_lock
  *   clients[i].sent, bytes_sent                   written by client i under send_lock
  *   clients[i].received, bytes_received           written by client i under recv_lock
  *   not_empty, not_full                           futex words, any process
@@ -66,11 +67,16 @@ struct mq_client_slot {
 } MQ_ALIGNED;
 
 /* struct mq_slot: one message; payload of max_msg bytes follows. */
+/* struct mq_slot: one message; payload of max_msg bytes follows. seq is the
+ * slot's commit word: it holds pos + 1 once the message at position pos is
+ * complete (stored last, with release), and anything else while the slot is
+ * free or being written. Consumers read it instead of tail, so a message
+ * costs them one cache line, the one its bytes are in anyway. */
 struct mq_slot {
+	_Atomic uint64_t seq;
 	uint64_t len; /* payload length, checked against max_msg on read */
-	uint64_t reserved[7];
 	unsigned char data[];
-} MQ_ALIGNED;
+};
 
 struct mq_shm {
 	/* Identity and geometry: written once by mq_create before the magic. */
@@ -96,14 +102,13 @@ struct mq_shm {
 	_Atomic uint64_t head_cache;          /* producers' stale copy of head (<= head) */
 	_Atomic uint64_t bytes_enqueued;
 	_Atomic uint64_t high_water;
-	/* The count of record of messages ever committed. Written by producers,
-	 * read by consumers: alone on its lines so reading it never steals the
-	 * producers' lock line. */
+	/* Messages ever committed: the next position to write. Producers
+	 * advance it right after a slot's commit (slot seq); consumers never
+	 * read it on the data path (only stats and attach validation do). */
 	_Atomic uint64_t tail MQ_SECTION;
 
 	/* Consumer side: private to consumers (under recv_lock). */
 	pthread_mutex_t recv_lock MQ_SECTION;
-	_Atomic uint64_t tail_cache; /* consumers' stale copy of tail (<= tail) */
 	_Atomic uint64_t bytes_dequeued;
 	/* Messages ever taken; written by consumers, read by producers. */
 	_Atomic uint64_t head MQ_SECTION;
@@ -126,7 +131,7 @@ struct mq_shm {
 _Static_assert(sizeof(_Atomic uint64_t) == 8 && sizeof(_Atomic uint32_t) == 4,
                "shared atomics must have their plain size");
 _Static_assert(sizeof(struct mq_client_slot) == 64, "client slot is one cache line");
-_Static_assert(sizeof(struct mq_slot) == 64, "slot header is one cache line");
+_Static_assert(sizeof(struct mq_slot) == 16, "slot header: seq and len");
 _Static_assert(offsetof(struct mq_shm, magic) == 0, "magic first");
 _Static_assert(offsetof(struct mq_shm, version) == 8, "version after magic");
 _Static_assert(offsetof(struct mq_shm, send_lock) % MQ_CACHELINE == 0, "producer line");

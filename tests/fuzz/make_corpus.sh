@@ -7,7 +7,10 @@
 # offsets), makes real queues in /dev/shm, and writes the seeds: raw-mode
 # inputs (flags byte + a whole segment file, intact or damaged) and
 # patch-mode inputs (flags, geometry bytes, then [offset u16][len u8][bytes]
-# patches; see the top of fuzz_attach.c). No seed may make the target abort.
+# patches; see the top of fuzz_attach.c). No seed may make the target abort
+# (with FUZZ_ATTACH_STRICT set, the patch-seq-dead-producer*, raw-dead-producer
+# and patch-seq-stray-commit* seeds do: they show the known libmq bugs A and B
+# described there).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -32,8 +35,10 @@ cat >"$tmp/gen.c" <<'EOF'
 #include "libmq.h"
 #include "segment.h"
 
-#define OFF(f) offsetof(struct mq_shm, f)
-#define HDR    sizeof(struct mq_shm)
+#define OFF(f)  offsetof(struct mq_shm, f)
+#define HDR     sizeof(struct mq_shm)
+#define SEQ_OFF offsetof(struct mq_slot, seq)
+#define LEN_OFF offsetof(struct mq_slot, len)
 
 static const char *outdir;
 static unsigned char in[65536];
@@ -158,6 +163,17 @@ static size_t slot_off(uint64_t pos)
 	return HDR + (size_t)(pos % p_cap) * segment_slot_size(p_max);
 }
 
+/* patch_seq, patch_len: a slot's commit word and length, by position. */
+static void patch_seq(uint64_t pos, uint64_t seq)
+{
+	patch64(slot_off(pos) + SEQ_OFF, seq);
+}
+
+static void patch_len(uint64_t pos, uint64_t len)
+{
+	patch64(slot_off(pos) + LEN_OFF, len);
+}
+
 static size_t client_off(unsigned i)
 {
 	return OFF(clients) + i * sizeof(struct mq_client_slot);
@@ -181,7 +197,7 @@ int main(int argc, char **argv)
 	raw(2, tmp, n);
 	emit("raw-capacity-fixcheck");
 	memcpy(tmp, seg, n);
-	put64(tmp, HDR, 17); /* the queued message's length, > max 16 */
+	put64(tmp, HDR + LEN_OFF, 17); /* the queued message's length, > max 16 */
 	raw(0, tmp, n);
 	emit("raw-slot-length");
 	memcpy(tmp, seg, n);
@@ -206,6 +222,16 @@ int main(int argc, char **argv)
 	emit("raw-magic-garbage");
 	raw(0, (const unsigned char *)"abc", 3);
 	emit("raw-short");
+	/* A producer died between committing position 1 and advancing tail:
+	 * legal, and the consumer takes it; the producer's lock is fresh here,
+	 * so tail is never repaired (see fuzz_attach.c). */
+	n = segment(seg, 2, 16, 0, 1);
+	memcpy(tmp, seg, n);
+	put64(tmp, HDR + segment_slot_size(16) + SEQ_OFF, 2);
+	put64(tmp, HDR + segment_slot_size(16) + LEN_OFF, 4);
+	memcpy(tmp + HDR + segment_slot_size(16) + sizeof(struct mq_slot), "dead", 4);
+	raw(0, tmp, n);
+	emit("raw-dead-producer");
 
 	/* Patch mode. */
 	patched(0, 3, 32, 2, 3, 5);
@@ -239,19 +265,15 @@ int main(int argc, char **argv)
 	emit("patch-head-beyond-tail");
 	patched(0, 4, 8, 3, 4, 2);
 	patch64(OFF(head), p_tail);
-	patch64(OFF(tail_cache), p_tail);
 	emit("patch-head-equals-tail");
 	patched(0, 4, 8, 3, 4, 2);
 	patch64(OFF(head_cache), p_head + 1);
 	emit("patch-head-cache");
-	patched(0, 4, 8, 3, 4, 2);
-	patch64(OFF(tail_cache), p_tail + 1);
-	emit("patch-tail-cache");
 	patched(0, 3, 32, 2, 1, 7);
-	patch64(slot_off(p_head), 33);
+	patch_len(p_head, 33);
 	emit("patch-slot-length");
 	patched(2, 3, 32, 2, 1, 7);
-	patch64(slot_off(p_head + 1), UINT64_C(1) << 63);
+	patch_len(p_head + 1, UINT64_C(1) << 63);
 	emit("patch-slot-length-huge");
 	patched(0, 5, 24, 3, 6, 4);
 	patch(slot_off(p_head) + sizeof(struct mq_slot), "PATCHED", 7);
@@ -290,10 +312,77 @@ int main(int argc, char **argv)
 		patch(OFF(send_lock) - 16, ff, sizeof(ff));
 		emit("patch-over-send-lock");
 	}
-	/* Indices rebased next to 2^64 (flags bit 2); capacity 4 divides 2^64,
-	 * so the wrap is harmless here. */
+	/* Indices rebased next to 2^64 (flags bit 2): refused. */
 	patched(4, 4, 8, 2, 1, 3);
 	emit("patch-rebase-wrap-cap4");
+	/* Rebased just below 2^63 (flags bit 5; bits 3-4: 3 further down): taken,
+	 * the ring rotated with its positions, and our sends cross 2^63. */
+	patched(4 | 32, 3, 8, 2, 1, 3);
+	emit("patch-rebase-low-cap3");
+	patched(4 | 32 | 3 << 3, 5, 20, 3, 7, 1);
+	emit("patch-rebase-low-cap5");
+
+	/* Slot commit words (seq: pos + 1 once position pos is committed). */
+	/* Committed past the window: slot(tail) (legal alone) and slot(tail+1). */
+	patched(0, 4, 16, 0, 3, 0);
+	patch_seq(p_tail, p_tail + 1);
+	patch_seq(p_tail + 1, p_tail + 2);
+	emit("patch-seq-past-tail");
+	/* A queued message un-committed: refused. */
+	patched(0, 4, 8, 3, 2, 6);
+	patch_seq(p_head + 1, 0);
+	emit("patch-seq-uncommit");
+	patched(0, 4, 8, 3, 5, 6);
+	patch_seq(p_head, p_head + 1 - 4); /* what the previous lap left */
+	emit("patch-seq-uncommit-head");
+	/* The legal dead-producer state: slot(tail) committed, tail not yet
+	 * advanced. Taken; once the consumer has taken that message head is
+	 * tail + 1, which the re-attach refuses (bug A), and, unrepaired, the
+	 * sends find the queue full. */
+	patched(2, 4, 16, 1, 2, 0);
+	patch_len(p_tail, 4);
+	patch(slot_off(p_tail) + sizeof(struct mq_slot), "dead", 4);
+	patch_seq(p_tail, p_tail + 1);
+	emit("patch-seq-dead-producer");
+	/* The same with a high-water mark that spares the send its reload of
+	 * head: it writes a message at a position the consumer has passed. */
+	patched(2, 4, 16, 1, 2, 0);
+	patch_len(p_tail, 4);
+	patch(slot_off(p_tail) + sizeof(struct mq_slot), "dead", 4);
+	patch_seq(p_tail, p_tail + 1);
+	patch64(OFF(high_water), 4);
+	emit("patch-seq-dead-producer-lost-send");
+	/* Dead producer on a ring it fills (no past-the-window check). */
+	patched(2, 2, 16, 1, 1, 3);
+	patch_seq(p_tail, p_tail + 1);
+	emit("patch-seq-dead-producer-full");
+	/* Dead producer, and our sends come before the consumer reaches it: the
+	 * unrepaired send writes over that message. */
+	patched(2, 4, 16, 3, 0, 2);
+	patch_len(p_tail, 2);
+	patch_seq(p_tail, p_tail + 1);
+	emit("patch-seq-dead-producer-overwrite");
+	/* A free slot two past tail committed for its position (bug B): taken,
+	 * and delivered after our two sends; then with a bad length (EPROTO). */
+	patched(0, 4, 16, 0, 4, 0);
+	patch_seq(p_tail + 2, p_tail + 3);
+	emit("patch-seq-stray-commit");
+	patched(0, 4, 16, 0, 4, 0);
+	patch_seq(p_tail + 2, p_tail + 3);
+	patch_len(p_tail + 2, 1000);
+	emit("patch-seq-stray-commit-corrupt");
+
+	/* Regressions. Indices next to 2^64 with a capacity that does not
+	 * divide 2^64: refused (tail >= 2^63). */
+	patched(4, 3, 1, 0, 0, 0);
+	emit("regress-index-wrap");
+	/* Once the consumers' cached tail could fall below head and send them
+	 * reading past tail. The consumers' view of tail is now the slots' seq
+	 * words: two committed past the one queued message, refused. */
+	patched(0, 4, 8, 1, 4, 12);
+	patch_seq(p_tail, p_tail + 1);
+	patch_seq(p_tail + 1, p_tail + 2);
+	emit("regress-tailcache-below-head");
 	patched(0, 3, 16, 1, 2, 0);
 	patch64(OFF(high_water), UINT64_MAX);
 	patch32(OFF(not_empty), 1);

@@ -1,0 +1,540 @@
+/* http.c - mqbroker's embedded HTTP server (libmicrohttpd): routes, limits, dashboard files. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+
+#include "broker.h"
+
+/*
+ * Limits, so that slow or abusive clients cannot stall the server. The
+ * requests are cheap (a snapshot of counters), so one epoll thread serves
+ * them all; a client that holds a connection open without finishing its
+ * request is dropped after HTTP_TIMEOUT_S. Headers that do not fit in
+ * HTTP_CONN_MEMORY get 431 from libmicrohttpd (a request line that does not,
+ * 414), a malformed request 400.
+ */
+#define HTTP_MAX_CONNECTIONS 256u
+#define HTTP_MAX_PER_IP      64u
+#define HTTP_TIMEOUT_S       10u
+#define HTTP_CONN_MEMORY     ((size_t)32 * 1024)
+#define HTTP_LOG_PER_SECOND  20 /* error-log lines; more are counted, not printed */
+
+#define ALLOW_METHODS "GET, HEAD"
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	struct broker *b;
+	char *web_root; /* realpath of the dashboard directory, or NULL */
+	int port;
+	pthread_mutex_t log_lock; /* the rate limit of http_log */
+	time_t log_second;
+	unsigned log_lines, log_suppressed;
+};
+
+/*
+ * http_log: libmicrohttpd's error log, one line on stderr per message, at
+ * most HTTP_LOG_PER_SECOND a second (a flood of bad clients must not flood
+ * the journal); how many were dropped is said with the next message logged
+ * in a later second.
+ */
+__attribute__((format(printf, 2, 0))) static void http_log(void *cls, const char *fmt, va_list ap)
+{
+	struct http_server *s = cls;
+	char line[512];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	/* "... code is 431 ('<html>...</html>')). Closing ...": the page is noise here. */
+	char *page = strstr(line, " ('<html>"), *page_end = page ? strstr(page, "</html>')") : NULL;
+	if (page_end)
+		memmove(page, page_end + 9, strlen(page_end + 9) + 1);
+	size_t n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+
+	pthread_mutex_lock(&s->log_lock);
+	time_t now = time(NULL);
+	if (now != s->log_second) {
+		if (s->log_suppressed)
+			fprintf(stderr, "mqbroker: http: (%u more messages suppressed)\n",
+			        s->log_suppressed);
+		s->log_second = now;
+		s->log_lines = 0;
+		s->log_suppressed = 0;
+	}
+	if (s->log_lines < HTTP_LOG_PER_SECOND) {
+		s->log_lines++;
+		fprintf(stderr, "mqbroker: http: %s\n", line);
+	} else {
+		s->log_suppressed++;
+	}
+	pthread_mutex_unlock(&s->log_lock);
+}
+
+/* fail: set errno to E and ERR to the formatted reason; returns -1. */
+__attribute__((format(printf, 4, 5))) static int fail(int e, char *err, size_t errlen,
+                                                      const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	errno = e;
+	return -1;
+}
+
+/*
+ * parse_listen: SPEC ("A.B.C.D:PORT", "[IPV6]:PORT" or "localhost:PORT";
+ * PORT 0..65535, 0 = any free port) into *SA and *LEN. Returns 0, or -1 with
+ * errno EINVAL and the reason in ERR.
+ */
+static int parse_listen(const char *spec, struct sockaddr_storage *sa, socklen_t *len, char *err,
+                        size_t errlen)
+{
+	static const char want[] = "want ADDR:PORT, e.g. 127.0.0.1:8080 or [::1]:8080";
+	char host[INET6_ADDRSTRLEN + 16];
+	const char *colon;
+
+	if (!spec)
+		spec = "";
+	if (spec[0] == '[') {
+		const char *close = strchr(spec, ']');
+		if (!close || close[1] != ':' || (size_t)(close - spec - 1) >= sizeof(host))
+			return fail(EINVAL, err, errlen, "--listen '%s': %s", spec, want);
+		memcpy(host, spec + 1, (size_t)(close - spec - 1));
+		host[close - spec - 1] = '\0';
+		colon = close + 1;
+	} else {
+		colon = strrchr(spec, ':');
+		if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof(host))
+			return fail(EINVAL, err, errlen, "--listen '%s': %s", spec, want);
+		memcpy(host, spec, (size_t)(colon - spec));
+		host[colon - spec] = '\0';
+	}
+
+	const char *p = colon + 1;
+	size_t digits = strspn(p, "0123456789");
+	if (digits == 0 || p[digits] != '\0')
+		return fail(EINVAL, err, errlen, "--listen '%s': %s", spec, want);
+	if (digits > 5 || strtol(p, NULL, 10) > 65535)
+		return fail(EINVAL, err, errlen, "--listen '%s': port %s out of range (0..65535)",
+		            spec, p);
+	uint16_t port = (uint16_t)strtol(p, NULL, 10);
+
+	memset(sa, 0, sizeof(*sa));
+	if (spec[0] == '[') {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+			return fail(EINVAL, err, errlen,
+			            "--listen '%s': '%s' is not an IPv6 address", spec, host);
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		*len = sizeof(*in6);
+		return 0;
+	}
+	struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
+	if (strcmp(host, "localhost") == 0)
+		strcpy(host, "127.0.0.1");
+	if (inet_pton(AF_INET, host, &in4->sin_addr) != 1)
+		return fail(EINVAL, err, errlen,
+		            "--listen '%s': '%s' is not an IPv4 address (IPv6 goes in brackets, "
+		            "[::1]:8080); %s",
+		            spec, host, want);
+	in4->sin_family = AF_INET;
+	in4->sin_port = htons(port);
+	*len = sizeof(*in4);
+	return 0;
+}
+
+/*
+ * open_listener: a socket bound to SA and listening (SO_REUSEADDR, so a
+ * restarted broker rebinds at once). Bound here rather than inside
+ * libmicrohttpd so that "address in use" is told apart from other failures.
+ * Returns the socket, or -1 with errno and the reason (naming SPEC) in ERR.
+ */
+static int open_listener(const struct sockaddr_storage *sa, socklen_t len, const char *spec,
+                         char *err, size_t errlen)
+{
+	int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail(errno, err, errlen, "cannot listen on %s: socket: %s", spec,
+		            strerror(errno));
+	int on = 1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+	    bind(fd, (const struct sockaddr *)sa, len) != 0 || listen(fd, SOMAXCONN) != 0) {
+		int e = errno;
+		close(fd);
+		if (e == EADDRINUSE)
+			return fail(e, err, errlen,
+			            "cannot listen on %s: address in use — is another mqbroker "
+			            "running? pick another --listen",
+			            spec);
+		if (e == EADDRNOTAVAIL)
+			return fail(e, err, errlen,
+			            "cannot listen on %s: no such address on this host — pick "
+			            "another --listen",
+			            spec);
+		if (e == EACCES)
+			return fail(e, err, errlen,
+			            "cannot listen on %s: permission denied (ports below 1024 need "
+			            "privileges) — pick another --listen",
+			            spec);
+		return fail(e, err, errlen, "cannot listen on %s: %s", spec, strerror(e));
+	}
+	return fd;
+}
+
+/*
+ * printable: URL cut to 200 bytes of printable ASCII (others become '?'), so
+ * that an error body that echoes it is always valid UTF-8 JSON. OUT: 201 bytes.
+ */
+static const char *printable(const char *url, char out[201])
+{
+	size_t i = 0;
+	for (; url && url[i] && i < 200; i++)
+		out[i] = url[i] >= 0x20 && url[i] < 0x7f ? url[i] : '?';
+	out[i] = '\0';
+	return out;
+}
+
+/* error_body: {"error": ERROR, "path": URL} (malloc'd), or NULL if out of memory. */
+static char *error_body(const char *error, const char *url)
+{
+	char path[201];
+	cJSON *o = cJSON_CreateObject();
+	char *body = NULL;
+	if (o && cJSON_AddStringToObject(o, "error", error) &&
+	    cJSON_AddStringToObject(o, "path", printable(url, path)))
+		body = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return body;
+}
+
+#define CT_JSON    "application/json"
+#define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
+
+/*
+ * reply: send STATUS with the malloc'd BODY (taken; NULL means out of memory,
+ * answered 500), its Content-Type CTYPE, Cache-Control CACHE (may be NULL)
+ * and, for a 405, the Allow header.
+ */
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *ctype,
+                             const char *cache, char *body)
+{
+	static const char oom[] = "{\"error\":\"out of memory\"}";
+	struct MHD_Response *r;
+	if (body) {
+		r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+		if (!r)
+			free(body);
+	} else {
+		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		ctype = CT_JSON;
+		cache = "no-store";
+		r = MHD_create_response_from_buffer(sizeof(oom) - 1, (void *)oom,
+		                                    MHD_RESPMEM_PERSISTENT);
+	}
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	if (cache)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache);
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, ALLOW_METHODS);
+	enum MHD_Result ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* reply_error: STATUS with the JSON error body {"error": ERROR, "path": URL}. */
+static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *error,
+                                   const char *url)
+{
+	return reply(c, status, CT_JSON, "no-store", error_body(error, url));
+}
+
+/* Content types of the dashboard's files; "no-cache" keeps HTML fresh after an upgrade. */
+static const struct {
+	const char *ext, *ctype, *cache;
+} static_types[] = {
+        {".html", "text/html; charset=utf-8", "no-cache"},
+        {".htm", "text/html; charset=utf-8", "no-cache"},
+        {".css", "text/css; charset=utf-8", "max-age=300"},
+        {".js", "text/javascript; charset=utf-8", "max-age=300"},
+        {".mjs", "text/javascript; charset=utf-8", "max-age=300"},
+        {".json", "application/json", "max-age=300"},
+        {".svg", "image/svg+xml", "max-age=300"},
+        {".png", "image/png", "max-age=300"},
+        {".ico", "image/x-icon", "max-age=300"},
+        {".txt", "text/plain; charset=utf-8", "max-age=300"},
+};
+
+/*
+ * open_static: open the dashboard file for URL: a regular file under the web
+ * root ("/" and ".../" mean index.html). Any path segment starting with "."
+ * (so "..", and hidden files) is refused, and so is anything whose real path
+ * (symbolic links resolved) leaves the web root. Returns the descriptor with
+ * *ST, *CTYPE and *CACHE filled, or -1 (answer 404).
+ */
+static int open_static(const struct http_server *s, const char *url, struct stat *st,
+                       const char **ctype, const char **cache)
+{
+	if (!s->web_root || url[0] != '/')
+		return -1;
+	for (const char *p = url; (p = strchr(p, '/')) != NULL;)
+		if (*++p == '.')
+			return -1;
+
+	char path[PATH_MAX], real[PATH_MAX];
+	size_t n = strlen(url);
+	int len = snprintf(path, sizeof(path), "%s%s%s", s->web_root, url,
+	                   url[n - 1] == '/' ? "index.html" : "");
+	if (len < 0 || (size_t)len >= sizeof(path) || !realpath(path, real))
+		return -1;
+	size_t rootlen = strlen(s->web_root);
+	if (strncmp(real, s->web_root, rootlen) != 0 || (rootlen > 1 && real[rootlen] != '/'))
+		return -1;
+	/* O_NONBLOCK: opening a FIFO someone left there must not hang the server. */
+	int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+		close(fd);
+		return -1;
+	}
+
+	*ctype = "application/octet-stream";
+	*cache = "max-age=300";
+	const char *dot = strrchr(path, '.');
+	for (size_t i = 0; dot && i < sizeof(static_types) / sizeof(static_types[0]); i++) {
+		if (strcasecmp(dot, static_types[i].ext) == 0) {
+			*ctype = static_types[i].ctype;
+			*cache = static_types[i].cache;
+			break;
+		}
+	}
+	return fd;
+}
+
+/* serve_static: answer GET/HEAD URL with a dashboard file, or 404. */
+static enum MHD_Result serve_static(const struct http_server *s, struct MHD_Connection *c,
+                                    const char *url)
+{
+	struct stat st;
+	const char *ctype, *cache;
+	int fd = open_static(s, url, &st, &ctype, &cache);
+	if (fd < 0)
+		return reply_error(c, MHD_HTTP_NOT_FOUND, "not found", url);
+	/* The response owns fd from here on (libmicrohttpd closes it). */
+	struct MHD_Response *r = MHD_create_response_from_fd((size_t)st.st_size, fd);
+	if (!r) {
+		close(fd);
+		return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, CT_JSON, "no-store", NULL);
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache);
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+enum route { ROUTE_STATUS, ROUTE_METRICS, ROUTE_HEALTHZ, ROUTE_STATIC };
+
+/* render_view: take a snapshot of B and render it with RENDER (malloc'd), or NULL. */
+static char *render_view(struct broker *b, char *(*render)(const struct broker_view *))
+{
+	/* A view holds the whole client table (~20 KiB): keep it off the stack. */
+	struct broker_view *v = malloc(sizeof(*v));
+	if (!v)
+		return NULL;
+	view_take(b, v);
+	char *body = render(v);
+	free(v);
+	return body;
+}
+
+/* has_body: whether the request announces a body (Content-Length > 0 or chunked). */
+static bool has_body(struct MHD_Connection *c)
+{
+	const char *len =
+	        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	return (len && strspn(len, "0") != strlen(len)) ||
+	       MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
+/*
+ * on_request: libmicrohttpd's access handler. A request without a body is
+ * answered on the second call, once it is fully received, which keeps the
+ * connection alive for the next request (libmicrohttpd 0.9.75 closes a
+ * connection answered on the first call). No route takes a body, so a
+ * request with one is answered at once, and its body is never read.
+ */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **req)
+{
+	struct http_server *s = cls;
+	(void)version;
+	(void)upload;
+	if (!*req) {
+		*req = s;
+		if (!has_body(c))
+			return MHD_YES;
+	} else if (*upload_size != 0) {
+		*upload_size = 0;
+		return MHD_YES;
+	}
+
+	enum route route = strcmp(url, "/status") == 0    ? ROUTE_STATUS
+	                   : strcmp(url, "/metrics") == 0 ? ROUTE_METRICS
+	                   : strcmp(url, "/healthz") == 0 ? ROUTE_HEALTHZ
+	                                                  : ROUTE_STATIC;
+	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+	           strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+	if (!get) {
+		/* 405 where a GET would have found something, 404 elsewhere. */
+		bool known = route != ROUTE_STATIC || strcmp(url, "/") == 0;
+		if (!known) {
+			struct stat st;
+			const char *ctype, *cache;
+			int fd = open_static(s, url, &st, &ctype, &cache);
+			known = fd >= 0;
+			if (fd >= 0)
+				close(fd);
+		}
+		if (known)
+			return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
+			                   url);
+		return reply_error(c, MHD_HTTP_NOT_FOUND, "not found", url);
+	}
+
+	switch (route) {
+	case ROUTE_STATUS:
+		return reply(c, MHD_HTTP_OK, CT_JSON, "no-store", render_view(s->b, render_status));
+	case ROUTE_METRICS:
+		return reply(c, MHD_HTTP_OK, CT_METRICS, "no-store",
+		             render_view(s->b, render_metrics));
+	case ROUTE_HEALTHZ: {
+		char *body = malloc(48);
+		if (body)
+			snprintf(body, 48, "{\"status\":\"ok\",\"pid\":%d}", (int)getpid());
+		return reply(c, MHD_HTTP_OK, CT_JSON, "no-store", body);
+	}
+	case ROUTE_STATIC:
+		break;
+	}
+	return serve_static(s, c, url);
+}
+
+/*
+ * set_web_root: remember the real path of WEB_ROOT. A missing dashboard is
+ * not fatal (the API is what scrapers need): it is reported on stderr and
+ * "/" answers 404.
+ */
+static void set_web_root(struct http_server *s, const char *web_root)
+{
+	if (!web_root || !*web_root)
+		return;
+	char real[PATH_MAX];
+	struct stat st;
+	if (!realpath(web_root, real) || stat(real, &st) != 0) {
+		fprintf(stderr,
+		        "mqbroker: http: dashboard directory %s: %s; serving the API only\n",
+		        web_root, strerror(errno));
+		return;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr,
+		        "mqbroker: http: dashboard directory %s is not a directory; serving the "
+		        "API "
+		        "only\n",
+		        web_root);
+		return;
+	}
+	s->web_root = strdup(real);
+}
+
+struct http_server *http_start(struct broker *b, const char *listen_spec, const char *web_root,
+                               char *err, size_t errlen)
+{
+	struct sockaddr_storage sa;
+	socklen_t salen = 0;
+	if (parse_listen(listen_spec, &sa, &salen, err, errlen) != 0)
+		return NULL;
+
+	struct http_server *s = calloc(1, sizeof(*s));
+	if (!s) {
+		fail(ENOMEM, err, errlen, "cannot listen on %s: out of memory", listen_spec);
+		return NULL;
+	}
+	s->b = b;
+	pthread_mutex_init(&s->log_lock, NULL);
+	set_web_root(s, web_root);
+
+	int fd = open_listener(&sa, salen, listen_spec, err, errlen);
+	if (fd < 0) {
+		int e = errno;
+		http_stop(s);
+		errno = e;
+		return NULL;
+	}
+	struct sockaddr_storage bound;
+	socklen_t boundlen = sizeof(bound);
+	if (getsockname(fd, (struct sockaddr *)&bound, &boundlen) == 0)
+		s->port = ntohs(bound.ss_family == AF_INET6
+		                        ? ((struct sockaddr_in6 *)&bound)->sin6_port
+		                        : ((struct sockaddr_in *)&bound)->sin_port);
+
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	if (sa.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	s->daemon = MHD_start_daemon(
+	        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, http_log, s,
+	        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, HTTP_MAX_CONNECTIONS,
+	        MHD_OPTION_PER_IP_CONNECTION_LIMIT, HTTP_MAX_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
+	        HTTP_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY,
+	        MHD_OPTION_END);
+	if (!s->daemon) {
+		/* libmicrohttpd closes a listening socket it was given on most of its
+		 * failure paths, but not all: leaking one descriptor on a start that
+		 * failed beats closing one twice. Its reason was logged above. */
+		http_stop(s);
+		fail(EIO, err, errlen,
+		     "cannot listen on %s: the HTTP server (libmicrohttpd) failed to start",
+		     listen_spec);
+		return NULL;
+	}
+	return s;
+}
+
+int http_port(const struct http_server *s)
+{
+	return s ? s->port : -1;
+}
+
+void http_stop(struct http_server *s)
+{
+	if (!s)
+		return;
+	if (s->daemon)
+		MHD_stop_daemon(s->daemon); /* closes the listening socket and all connections */
+	free(s->web_root);
+	pthread_mutex_destroy(&s->log_lock);
+	free(s);
+}
