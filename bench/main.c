@@ -112,7 +112,8 @@ static void usage(FILE *f)
 	        "\n"
 	        "Exit status: 0 all runs checked out (targets missed are reported, not failed),\n"
 	        "1 a run failed (a lost, duplicated, reordered or corrupt message, a crash, a\n"
-	        "timeout), 2 usage error.\n");
+	        "timeout), 2 usage error (or a --queue that is missing or cannot carry the\n"
+	        "workload).\n");
 }
 
 static void usage_error(const char *fmt, const char *arg)

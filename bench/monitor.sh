@@ -10,7 +10,7 @@ seconds=3
 rate=100
 conns=16
 threads=1
-pin=1
+pin=0
 keep=0
 
 usage() {
@@ -44,9 +44,13 @@ free"), in one run, on loopback only:
      errors (both must be 0 for "the broker keeps answering"), the broker's CPU
      time per phase, the references, and anything the broker logged.
 
-Nothing is pinned but what mqbench pins by default (producer on one CPU,
-consumer on the other): on a 2-CPU machine the pair, the broker and wrk share
-the two CPUs, and the report says so.
+Nothing is pinned: mqbench runs with --no-pin, the broker and wrk as they
+come, so on a 2-CPU machine the pair, the broker and wrk share the two CPUs
+(the report says so). Pinned (mqbench's default: producer on one CPU, consumer
+on the other, both spinning), the pair's throughput jumps between modes from
+one run to the next (0.6 to 5 M msgs/s seen here, see README), far more than
+the 5 % to be measured; unpinned it holds within a few per cent. --pin
+measures the pinned pair anyway.
 
 Options:
   --rounds N        rounds of the three phases (default $rounds)
@@ -54,7 +58,7 @@ Options:
   --rate R          requests/s of the polled phase (default $rate)
   --connections C   wrk connections in the flat-out phase (default $conns)
   --threads T       wrk threads in the flat-out phase (default $threads)
-  --no-pin          pass --no-pin to mqbench (let the scheduler place the pair)
+  --pin             let mqbench pin the pair (its default) instead of --no-pin
   --keep            keep the work directory (wrk, mqbench and broker logs)
   -h, --help        this text
 
@@ -102,8 +106,8 @@ while (($#)); do
 		esac
 		shift 2
 		;;
-	--no-pin)
-		pin=0
+	--pin)
+		pin=1
 		shift
 		;;
 	--keep)
@@ -162,7 +166,10 @@ cleanup() {
 		kill -KILL "$broker_pid" 2>/dev/null || true
 		wait "$broker_pid" 2>/dev/null || true
 	fi
-	((queue_ours)) && rm -f "/dev/shm$queue"
+	# Ours if this broker created it (also when stopped before it said so).
+	if ((queue_ours)) || grep -qs "^mqbroker: created $queue:" "$work/broker.log"; then
+		rm -f "/dev/shm$queue"
+	fi
 	if ((keep)); then
 		echo "$prog: logs kept in $work" >&2
 	else
@@ -181,13 +188,14 @@ trap 'exit 129' HUP
 broker_pid=$!
 port=""
 for _ in $(seq 100); do
-	grep -q "^mqbroker: created $queue:" "$work/broker.log" && queue_ours=1
 	port=$(sed -n "s#^mqbroker: serving $queue on http://127\.0\.0\.1:\([0-9]*\)/.*#\1#p" \
 		"$work/broker.log")
 	[[ -n $port ]] && break
 	kill -0 "$broker_pid" 2>/dev/null || break
 	sleep 0.05
 done
+# The broker says "created" before "serving": made by it, so ours to remove.
+grep -q "^mqbroker: created $queue:" "$work/broker.log" && queue_ours=1
 if [[ -z $port ]]; then
 	cat "$work/broker.log" >&2
 	die "mqbroker did not start serving $queue on 127.0.0.1 (its log is above)"
@@ -353,6 +361,8 @@ run_phase() {
 
 # ---- the run ----
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+
 echo "$prog: mqbroker pid $broker_pid serves $queue on $base; 2 reference phases, then" \
 	"$rounds round(s) of 3 phases, ${seconds} s each" >&2
 # References: the same two wrk loads with the queue idle (no pair), to tell
@@ -375,6 +385,8 @@ for ((r = 1; r <= rounds; r++)); do
 done
 
 # ---- the report ----
+
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 col() { # col PHASE SUFFIX [wrk field]: one value per round, one a line
 	local r
@@ -442,13 +454,14 @@ cat <<EOF
 ## Monitoring cost (bench/monitor.sh)
 
 - command: \`bench/$prog $orig_args\` \
-(defaults: --rounds $rounds --seconds $seconds --rate $rate --connections $conns --threads $threads)
+(in effect: --rounds $rounds --seconds $seconds --rate $rate --connections $conns --threads $threads$( ((pin)) && echo " --pin"))
 - date: $(date '+%Y-%m-%d %H:%M:%S %z')
 - machine: $cpus CPUs (nproc), ${model:-unknown CPU}, $(uname -sr) $(uname -m); wrk $(wrk -v 2>&1 | awk 'NR == 1 { print $2 }')
+- load average (1, 5, 15 min) before: $load_before; after: $load_after (other work on the machine shows here)
 - queue: $queue, made by mqbroker (pid $broker_pid, default geometry: 1024 x 4096 B), HTTP on $base (loopback only)
 - pair: \`mqbench --queue $queue --only libmq --workload tput64 --seconds $seconds --reps 1\`$( ((pin)) || echo " --no-pin"): 1 producer + 1 consumer process, 64-byte messages, every message checked
 - phases: 2 references (no pair), then $rounds round(s), ${seconds} s each phase, order rotated per round ($(for ((r = 1; r <= rounds; r++)); do cat "$work/r$r.order"; done | paste -sd ';' - | sed 's/;/; /g'))
-- CPUs: $( ((pin)) && echo "mqbench pins the producer to one CPU and the consumer to the other" || echo "nothing pinned (--no-pin)"); mqbroker and wrk are not pinned. With $cpus CPUs the pair, the broker and wrk share them: every request the broker answers (and every one wrk makes) takes CPU time from the pair
+- CPUs: $( ((pin)) && echo "mqbench pins the producer to one CPU and the consumer to the other (--pin); mqbroker and wrk are not pinned" || echo "nothing pinned: not the pair (mqbench --no-pin), nor mqbroker, nor wrk"). With $cpus CPUs the pair, the broker and wrk share them: every request the broker answers (and every one wrk makes) takes CPU time from the pair
 - wrk: polled = \`wrk -t1 -c1 --latency\` with a Lua \`delay()\` pacing it to $rate requests/s; flat out = \`wrk -t$threads -c$conns --latency\`; both alternate /status and /metrics; wrk runs over the pair's run (started 0.2 s before, stopped when it ends); wrk's timeout 2 s (slower answers count as errors)
 
 | phase | pair msgs/s (median) | per round | vs baseline (median) | per round | HTTP requests/s (median) | latency p99 (median; worst) | latency max (worst) | non-2xx / socket errors | broker CPU |

@@ -367,7 +367,17 @@ int main(int argc, char **argv)
 	mq_stats(b.q, &st);
 	rates_add(&b.rates, broker_now(), st.enqueued_total, st.dequeued_total);
 
+	/* The HTTP thread inherits a mask without the stop signals, so they
+	 * reach the main thread and cut its tick short. */
+	sigset_t stops, old_mask;
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stops, &old_mask);
 	struct http_server *http = http_start(&b, o.listen, o.web_root, err, sizeof(err));
+	int http_errno = errno;
+	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+	errno = http_errno;
 	if (!http) {
 		int why = errno; /* before anything that may change it */
 		fprintf(stderr, "mqbroker: %s\n", err);
