@@ -15,6 +15,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "libmq.h"
@@ -53,7 +54,7 @@ struct broker_view {
 	char name[MQ_NAME_MAX + 1];
 	struct mq_stats stats;
 	struct mq_client_info clients[MQ_CLIENTS_MAX];
-	int nclients; /* entries filled in clients */
+	int nclients;                    /* entries filled in clients */
 	double enq_rate[3], deq_rate[3]; /* over 1 s, 10 s, 60 s */
 	pid_t broker_pid;
 	double uptime_s;
@@ -62,10 +63,10 @@ struct broker_view {
 
 /* struct broker: the daemon's shared state; the HTTP threads read it. */
 struct broker {
-	mq_t *q;                /* observer handle (not in the client table) */
+	mq_t *q; /* observer handle (not in the client table) */
 	char name[MQ_NAME_MAX + 1];
-	double started;         /* CLOCK_MONOTONIC seconds */
-	pthread_mutex_t lock;   /* guards rates (process-local; never the queue's) */
+	double started;       /* CLOCK_MONOTONIC seconds */
+	pthread_mutex_t lock; /* guards rates (process-local; never the queue's) */
 	struct rates rates;
 };
 
@@ -95,11 +96,17 @@ struct http_server;
  * dashboard files under WEB_ROOT. Returns the server, or NULL with a
  * one-line reason in ERR (ERRLEN bytes) and errno (EADDRINUSE, EINVAL...). */
 struct http_server *http_start(struct broker *b, const char *listen, const char *web_root,
-			       char *err, size_t errlen);
+                               char *err, size_t errlen);
 
 /* http_port: the TCP port S listens on (the one picked, if LISTEN said port 0),
  * or -1 if S is NULL. */
 int http_port(const struct http_server *s);
+
+/* http_parse_listen: SPEC ("A.B.C.D:PORT", "[IPV6]:PORT" or "localhost:PORT";
+ * PORT 0..65535, 0 = any free port) into *SA and *LEN. Returns 0, or -1 with
+ * errno EINVAL and a one-line reason in ERR (ERRLEN bytes). */
+int http_parse_listen(const char *spec, struct sockaddr_storage *sa, socklen_t *len, char *err,
+                      size_t errlen);
 
 /* http_stop: stop serving and free S (NULL is fine). */
 void http_stop(struct http_server *s);

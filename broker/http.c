@@ -98,12 +98,10 @@ __attribute__((format(printf, 4, 5))) static int fail(int e, char *err, size_t e
 }
 
 /*
- * parse_listen: SPEC ("A.B.C.D:PORT", "[IPV6]:PORT" or "localhost:PORT";
- * PORT 0..65535, 0 = any free port) into *SA and *LEN. Returns 0, or -1 with
- * errno EINVAL and the reason in ERR.
+ * http_parse_listen: declared in broker.h.
  */
-static int parse_listen(const char *spec, struct sockaddr_storage *sa, socklen_t *len, char *err,
-                        size_t errlen)
+int http_parse_listen(const char *spec, struct sockaddr_storage *sa, socklen_t *len, char *err,
+                      size_t errlen)
 {
 	static const char want[] = "want ADDR:PORT, e.g. 127.0.0.1:8080 or [::1]:8080";
 	char host[INET6_ADDRSTRLEN + 16];
@@ -475,7 +473,7 @@ struct http_server *http_start(struct broker *b, const char *listen_spec, const 
 {
 	struct sockaddr_storage sa;
 	socklen_t salen = 0;
-	if (parse_listen(listen_spec, &sa, &salen, err, errlen) != 0)
+	if (http_parse_listen(listen_spec, &sa, &salen, err, errlen) != 0)
 		return NULL;
 
 	struct http_server *s = calloc(1, sizeof(*s));

@@ -1,11 +1,13 @@
 /* main.c - mqbroker: options, config file, signals and the once-a-second tick. */
 #include <errno.h>
+#include <grp.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -343,6 +345,20 @@ int main(int argc, char **argv)
 	}
 	if (config && read_config(&o, config))
 		return BROKER_EXIT_USAGE;
+	/* Checked before the queue is touched: a usage error leaves nothing. */
+	struct sockaddr_storage listen_addr;
+	socklen_t listen_len;
+	char listen_err[256];
+	if (http_parse_listen(o.listen, &listen_addr, &listen_len, listen_err,
+	                      sizeof(listen_err)) != 0) {
+		fprintf(stderr, "mqbroker: %s\nTry 'mqbroker --help'.\n", listen_err);
+		return BROKER_EXIT_USAGE;
+	}
+	if (o.own.group && !getgrnam(o.own.group)) {
+		fprintf(stderr, "mqbroker: queue %s: no such group '%s' (see --group)\n",
+		        o.own.name, o.own.group);
+		return BROKER_EXIT_USAGE;
+	}
 
 	/* Signals: SIGTERM/SIGINT stop us; a dead HTTP peer must not. */
 	struct sigaction sa = {.sa_handler = on_stop};

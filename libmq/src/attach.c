@@ -34,7 +34,7 @@ static const char *errno_hint(int err)
 	case ENOENT:
 		return " — is mqbroker running?";
 	case EACCES:
-		return " — permission denied (check the queue's mode and group)";
+		return " (check the queue's mode and group: ls -l /dev/shm)";
 	default:
 		return "";
 	}

@@ -213,7 +213,10 @@ int mq_send(mq_t *q, const void *msg, size_t len, int timeout_ms)
 	for (;;) {
 		int rc = lock_side(q, &s->send_lock, dl);
 		if (rc == ETIMEDOUT)
-			break;
+			return error_set(ETIMEDOUT,
+			                 "mq_send on %s: %d ms passed waiting for the send lock "
+			                 "(another sender holds it)",
+			                 q->name, timeout_ms);
 		if (rc)
 			return -1;
 		uint64_t tail = catch_up_tail(q);
@@ -297,7 +300,10 @@ ssize_t mq_recv(mq_t *q, void *buf, size_t cap, int timeout_ms)
 			goto empty;
 		rc = lock_side(q, &s->recv_lock, dl);
 		if (rc == ETIMEDOUT)
-			break;
+			return error_set(ETIMEDOUT,
+			                 "mq_recv on %s: %d ms passed waiting for the receive lock "
+			                 "(another receiver holds it)",
+			                 q->name, timeout_ms);
 		if (rc)
 			return -1;
 		uint64_t head = mq_load_relaxed(&s->head);

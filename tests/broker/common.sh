@@ -1,4 +1,5 @@
 # common.sh - helpers sourced by the broker integration tests (tests/broker/*.sh); not a test.
+# shellcheck shell=bash
 #
 # A test script sets TEST (its short name), then sources this file with the
 # arguments it was given: MQBROKER MQLOAD. This sets BROKER and MQLOAD, makes a
@@ -132,7 +133,9 @@ start_broker() {
 		fail "mqbroker $* did not say it serves within 20 s: $(cat "$log")"
 	fi
 	BPORT=$(sed -n 's|^mqbroker: serving .* on http://.*:\([0-9][0-9]*\)/ (pid .*|\1|p' "$log" | tail -n 1)
-	[ -n "$BPORT" ] && [ "$BPORT" -gt 0 ] || fail "no port in the broker's log: $(cat "$log")"
+	if [ -z "$BPORT" ] || [ "$BPORT" -eq 0 ]; then
+		fail "no port in the broker's log: $(cat "$log")"
+	fi
 	grep -q "(pid $BPID)" "$log" || fail "the broker's log names another pid than $BPID: $(cat "$log")"
 }
 
@@ -146,14 +149,22 @@ stop_broker() {
 	sanitizer_clean "$3"
 }
 
-# run_broker_rc LOG ARGS...: run mqbroker ARGS in the foreground (it is
-# expected to exit at once), stderr to LOG; its exit status goes to RC.
+# run_broker_rc LOG ARGS...: run mqbroker ARGS, expected to exit at once, with
+# stderr to LOG; its exit status goes to RC. Fails if it starts serving instead.
 run_broker_rc() {
-	local log=$1
+	local log=$1 pid
 	shift
-	RC=0
-	timeout -s KILL 20 setpriv --pdeathsig KILL "${AS_USER[@]}" "$BROKER" "$@" >"$log.out" 2>"$log" || RC=$?
-	[ "$RC" -ne 137 ] || fail "mqbroker $* still ran after 20 s (want it to exit at once): $(cat "$log")"
+	: >"$log"
+	run_bg pid "$BROKER" "$@" 2>"$log" >"$log.out"
+	if ! wait_until 20 exited_or_serving "$pid" "$log" || ! exited "$pid"; then
+		kill -KILL "$pid"
+		wait_exit "$pid" 5
+		fail "mqbroker $* kept running (want it to exit at once): $(cat "$log")"
+	fi
+	wait_exit "$pid" 1
+}
+exited_or_serving() {
+	exited "$1" || grep -q '^mqbroker: serving ' "$2"
 }
 
 # expect_exit WANT LOG ARGS...: mqbroker ARGS must exit with status WANT at once.

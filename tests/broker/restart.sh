@@ -2,6 +2,7 @@
 # restart.sh - kill -9 the broker under load: clients keep going, a new broker adopts the queue, totals continue, every confirmed message arrives exactly once.
 set -euo pipefail
 TEST=restart
+# shellcheck source=common.sh
 source "$(dirname "$0")/common.sh"
 
 NPROD=2
@@ -33,6 +34,18 @@ all_past() {
 	done
 }
 
+# stalled WHAT: fail, naming any client that has ended (and its status).
+stalled() {
+	local pid why=""
+	for pid in "${PROD[@]}" "${CONS[@]}"; do
+		if exited "$pid"; then
+			wait_exit "$pid" 1
+			why+=" mqload pid $pid exited $RC;"
+		fi
+	done
+	fail "$1:$why counts $(counts) (mqload exits 4 on a corrupt, duplicated or out-of-order message)"
+}
+
 start_broker "$TMP/b1.log" -n "$Q" -c 64 -m 256 -l 127.0.0.1:0
 B1=$BPID
 PORT=$BPORT
@@ -50,7 +63,7 @@ for i in $(seq 1 $NCONS); do
 done
 zeros=$(printf '0 %.0s' $(seq 1 $((NPROD + NCONS))))
 # shellcheck disable=SC2086 # one argument per count
-wait_until 15 all_past $zeros || fail "load did not start: counts $(counts)"
+wait_until 15 all_past $zeros || stalled "load did not start"
 status_wait 5 producers=$NPROD consumers=$NCONS clients_attached=$((NPROD + NCONS)) recoveries_total=0
 before=$(status_get 'd["queues"][0]["enqueued_total"]')
 [ "$before" -gt 0 ] || fail "enqueued_total is $before under load"
@@ -65,10 +78,7 @@ if curl -s --max-time 2 -o /dev/null "http://127.0.0.1:$PORT/healthz"; then
 fi
 at_kill=$(counts)
 # shellcheck disable=SC2086
-wait_until 15 all_past $at_kill || fail "clients stalled without a broker: counts $at_kill then $(counts)"
-for pid in "${PROD[@]}" "${CONS[@]}"; do
-	if exited "$pid"; then fail "mqload pid $pid ended while the broker was down"; fi
-done
+wait_until 15 all_past $at_kill || stalled "clients stalled without a broker (counts were $at_kill)"
 
 # --- a new broker on the same port adopts the queue and its totals --------------
 start_broker "$TMP/b2.log" -n "$Q" -l "127.0.0.1:$PORT"
@@ -83,7 +93,7 @@ after=$(status_get 'd["queues"][0]["enqueued_total"]')
 [ "$(status_get 'd["broker"]["pid"]')" = "$B2" ] || fail "/status broker.pid is not the new broker's $B2"
 at_restart=$(counts)
 # shellcheck disable=SC2086
-wait_until 15 all_past $at_restart || fail "clients stalled after the restart: counts $at_restart then $(counts)"
+wait_until 15 all_past $at_restart || stalled "clients stalled after the restart (counts were $at_restart)"
 
 # --- stop the producers, then the consumers, drain what is left -----------------
 for pid in "${PROD[@]}"; do kill -TERM "$pid"; done
@@ -113,7 +123,7 @@ for i in $(seq 1 $NCONS); do
 done
 cat "$TMP"/c*.log "$TMP/drain.log" | LC_ALL=C sort >"$TMP/got"
 LC_ALL=C sort -o "$TMP/expected" "$TMP/expected"
-dups=$(uniq -d "$TMP/got" | head -n 5)
+dups=$(LC_ALL=C uniq -d "$TMP/got" | head -n 5)
 [ -z "$dups" ] || fail "messages received twice (producer seq): $(echo "$dups" | tr '\n' ',')"
 missing=$(LC_ALL=C comm -23 "$TMP/expected" "$TMP/got" | head -n 5)
 [ -z "$missing" ] || fail "confirmed messages never received (producer seq): $(echo "$missing" | tr '\n' ',') ..."

@@ -1,6 +1,5 @@
 /* mqload.c - load and fault tool for the broker integration tests in tests/broker. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -64,15 +63,19 @@ static const char usage_text[] =
         "        holds the number received, replaced like produce's --confirm\n"
         "  hold NAME [--send N] [--recv N] [--size N] [--id P] [--lock send|recv]\n"
         "            [--ready FILE] [--seconds S]\n"
-        "        attach, send then receive N messages, optionally take the queue's send\n"
-        "        or receive lock and keep it, print \"holding NAME pid PID\" (and write\n"
-        "        PID to FILE), then sleep until S seconds pass (default 60) or a signal:\n"
-        "        SIGKILL it to get a client that died attached, or in mid-operation\n"
+        "        attach, send then receive N messages (each waiting at most --timeout),\n"
+        "        optionally take the queue's send or receive lock and keep it, print\n"
+        "        \"holding NAME pid PID\" (and write PID to FILE), then sleep until S\n"
+        "        seconds pass (default 60) or SIGTERM/SIGINT: SIGKILL it to get a client\n"
+        "        that died attached (with --lock: one killed in mid-operation)\n"
+        "  info\n"
+        "        print facts about this build: \"lock_deadlines yes\" (or no: under\n"
+        "        ThreadSanitizer, waits for a queue's lock ignore the timeout)\n"
         "\n"
         "Receivers check each message's header, checksum and payload, and that each\n"
         "producer's sequence numbers rise (a queue is FIFO: one consumer never sees a\n"
-        "producer's messages out of order or twice). produce, consume and hold die with\n"
-        "their parent (PR_SET_PDEATHSIG), so a killed test leaves no strays.\n"
+        "producer's messages out of order or twice). mqload dies with its parent\n"
+        "(PR_SET_PDEATHSIG), so a killed test leaves no strays.\n"
         "\n"
         "Exit status: 0 success; 1 libmq or system error; 2 usage; 3 timed out (or the\n"
         "queue was full/empty with --timeout 0) before COUNT messages; 4 a corrupt,\n"
@@ -294,7 +297,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		o->have_count = 1;
 		i++;
 	}
-	for (; i < argc; i++) {
+	for (; i < argc; i += 2) { /* every option takes a value */
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		uint64_t n;
 		if (!strncmp(a, "--", 2) && !v)
@@ -348,7 +351,6 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		} else {
 			return usage_error("unknown argument '%s'", a);
 		}
-		i++;
 	}
 	if (!strcmp(o->cmd, "produce") && (!o->have_id || !o->confirm))
 		return usage_error("%s: needs --id and --confirm", o->cmd);
@@ -472,9 +474,11 @@ static int cmd_recv(const struct opts *o)
 	int rc = buf ? EXIT_OK : EXIT_ERROR;
 	while (rc == EXIT_OK && v.count < o->count) {
 		rc = recv_one(q, buf, cap, o->timeout_ms, &v, log);
-		if (rc == EXIT_TIMEOUT)
-			say("recv %" PRIu64 " of %" PRIu64 ": %s", v.count + 1, o->count,
-			    mq_errdetail());
+		if (rc == EXIT_TIMEOUT) {
+			int e = errno;
+			say("recv %" PRIu64 " of %" PRIu64 ": %s (errno %s)", v.count + 1, o->count,
+			    mq_errdetail(), strerrorname_np(e));
+		}
 	}
 	free(buf);
 	mq_detach(q);
@@ -599,8 +603,9 @@ static int cmd_hold(const struct opts *o)
 	for (uint64_t i = 0; rc == EXIT_OK && i < o->send_n; i++) {
 		build(m, o->size, o->id, o->start + i);
 		if (mq_send(q, m, o->size, o->timeout_ms) != 0) {
-			say("hold: send: %s", mq_errdetail());
-			rc = errno == ETIMEDOUT ? EXIT_TIMEOUT : EXIT_ERROR;
+			int e = errno;
+			say("hold: send: %s (errno %s)", mq_errdetail(), strerrorname_np(e));
+			rc = e == ETIMEDOUT || e == EAGAIN ? EXIT_TIMEOUT : EXIT_ERROR;
 		}
 	}
 	free(m);
@@ -610,8 +615,10 @@ static int cmd_hold(const struct opts *o)
 		rc = EXIT_ERROR;
 	while (rc == EXIT_OK && v.count < o->recv_n) {
 		rc = recv_one(q, buf, cap, o->timeout_ms, &v, NULL);
-		if (rc == EXIT_TIMEOUT)
-			say("hold: recv: %s", mq_errdetail());
+		if (rc == EXIT_TIMEOUT) {
+			int e = errno;
+			say("hold: recv: %s (errno %s)", mq_errdetail(), strerrorname_np(e));
+		}
 	}
 	free(buf);
 	pthread_mutex_t *lock = NULL;
@@ -649,20 +656,28 @@ int main(int argc, char **argv)
 		fputs(usage_text, stdout);
 		return EXIT_OK;
 	}
+	if (argc == 2 && !strcmp(argv[1], "info")) {
+#if defined(__SANITIZE_THREAD__)
+		puts("lock_deadlines no"); /* see timed_lock in libmq/src/queue.c */
+#else
+		puts("lock_deadlines yes");
+#endif
+		return EXIT_OK;
+	}
 	struct opts o;
 	int rc = parse_args(argc, argv, &o);
 	if (rc != EXIT_OK)
 		return rc;
 	on_signals();
-	if (!strcmp(o.cmd, "send"))
-		return cmd_send(&o);
-	if (!strcmp(o.cmd, "recv"))
-		return cmd_recv(&o);
-	/* The long-running ones die with the test script that started them. */
+	/* Die with the test script that started us: no strays. */
 	pid_t parent = getppid();
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		return EXIT_ERROR; /* the parent died before prctl took effect */
+	if (!strcmp(o.cmd, "send"))
+		return cmd_send(&o);
+	if (!strcmp(o.cmd, "recv"))
+		return cmd_recv(&o);
 	if (!strcmp(o.cmd, "produce"))
 		return cmd_produce(&o);
 	if (!strcmp(o.cmd, "consume"))
