@@ -21,19 +21,10 @@
 #include <cjson/cJSON.h>
 
 #include "broker.h"
-#include "testutil.h"
+#include "testcheck.h"
 
-/*
- * Queue names are recorded in memory shared with the runner process: a
- * failing check test exits at once (no teardown), so main() unlinks whatever
- * is left once all tests have run. The web root is made once, by main().
- */
-#define REGISTRY_MAX 256
-struct name_registry {
-	_Atomic unsigned count;
-	char names[REGISTRY_MAX][64];
-};
-static struct name_registry *registry;
+/* Queue names go to the registry of testcheck.h. The web root is made
+ * once, by main(). */
 
 static char web_root[64]; /* a temporary dashboard directory */
 static char outside[128]; /* a secret file next to it, never to be served */
@@ -44,21 +35,10 @@ static struct broker broker;
 static struct http_server *server;
 static int port;
 
-static void registry_cleanup(void)
-{
-	unsigned n = atomic_load(&registry->count);
-	for (unsigned i = 0; i < n && i < REGISTRY_MAX; i++)
-		if (registry->names[i][0])
-			shm_unlink(registry->names[i]);
-}
-
 /* setup: a fresh queue with one message sent, a broker over it, a server on a free port. */
 static void setup(void)
 {
-	test_queue_name(qname, "http");
-	unsigned i = atomic_fetch_add(&registry->count, 1);
-	if (i < REGISTRY_MAX)
-		snprintf(registry->names[i], sizeof(registry->names[i]), "%s", qname);
+	new_name(qname, "http");
 
 	memset(&broker, 0, sizeof(broker));
 	broker.q = mq_create(qname, 8, 256, 0600);
@@ -688,12 +668,7 @@ static Suite *http_suite(void)
 
 int main(void)
 {
-	registry = mmap(NULL, sizeof(*registry), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-	                -1, 0);
-	if (registry == MAP_FAILED) {
-		perror("mmap registry");
-		return 2;
-	}
+	registry_init();
 	make_web_root();
 	SRunner *sr = srunner_create(http_suite());
 	srunner_run_all(sr, CK_NORMAL);

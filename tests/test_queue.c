@@ -20,88 +20,18 @@
 #include "handle.h"
 #include "libmq.h"
 #include "segment.h"
-#include "testutil.h"
-
-/*
- * Every queue name a test makes is recorded in memory shared with the runner
- * process: a failing check test exits at once (no teardown), so main() unlinks
- * whatever is left once all tests have run.
- */
-#define REGISTRY_MAX 1024
-struct name_registry {
-	_Atomic unsigned count;
-	char names[REGISTRY_MAX][64];
-};
-static struct name_registry *registry;
-
-static void registry_init(void)
-{
-	registry = mmap(NULL, sizeof(*registry), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-	                -1, 0);
-	if (registry == MAP_FAILED) {
-		perror("mmap registry");
-		exit(2);
-	}
-}
-
-static void registry_cleanup(void)
-{
-	unsigned n = atomic_load(&registry->count);
-	for (unsigned i = 0; i < n && i < REGISTRY_MAX; i++)
-		if (registry->names[i][0])
-			shm_unlink(registry->names[i]);
-}
+#include "testcheck.h"
 
 static char qname[64];
 
 static void setup_name(void)
 {
-	test_queue_name(qname, "queue");
-	unsigned i = atomic_fetch_add(&registry->count, 1);
-	if (i < REGISTRY_MAX)
-		snprintf(registry->names[i], sizeof(registry->names[i]), "%s", qname);
+	new_name(qname, "queue");
 }
 
 static void teardown_name(void)
 {
 	shm_unlink(qname);
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-/* fork_child: fork; the child dies with the test process (no strays). */
-static pid_t fork_child(void)
-{
-	pid_t pid = fork();
-	ck_assert_int_ne(pid, -1);
-	if (pid == 0)
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-	return pid;
-}
-
-/* wait_child: the child's exit status, or 1000 + signal if it was killed. */
-static int wait_child(pid_t pid)
-{
-	int st;
-	pid_t r;
-	while ((r = waitpid(pid, &st, 0)) == -1 && errno == EINTR)
-		;
-	ck_assert_int_eq(r, pid);
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st);
-	return 1000 + WTERMSIG(st);
 }
 
 static mq_t *create_queue(size_t capacity, size_t max_msg)
