@@ -85,6 +85,10 @@ char *render_status(const struct broker_view *v);
  * prints), malloc'd, or NULL. */
 char *render_queue(const struct broker_view *v);
 
+/* render_role: a client's MQ_ROLE_* bits as "producer", "consumer", "both"
+ * or "idle" (the /status spelling; mqctl shows the same). */
+const char *render_role(uint32_t role);
+
 /* render_metrics: the /metrics page (Prometheus text format 0.0.4) for V,
  * malloc'd, or NULL. */
 char *render_metrics(const struct broker_view *v);

@@ -80,7 +80,7 @@ static bool add_rates(cJSON *o, const char *key, const double r[3])
 	       add_num(w, "10s", round_to(r[1], 100)) && add_num(w, "60s", round_to(r[2], 100));
 }
 
-static const char *role_name(uint32_t role)
+const char *render_role(uint32_t role)
 {
 	switch (role & (MQ_ROLE_PRODUCER | MQ_ROLE_CONSUMER)) {
 	case MQ_ROLE_PRODUCER:
@@ -101,7 +101,7 @@ static cJSON *client_json(const struct mq_client_info *c)
 	if (!o)
 		return NULL;
 	bool ok = add_num(o, "pid", c->pid) &&
-	          cJSON_AddStringToObject(o, "role", role_name(c->role)) &&
+	          cJSON_AddStringToObject(o, "role", render_role(c->role)) &&
 	          cJSON_AddBoolToObject(o, "alive", c->alive != 0) &&
 	          add_u64(o, "sent_total", c->sent_total) &&
 	          add_u64(o, "received_total", c->received_total) &&

@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="build-essential cmake pkg-config check clang libclang-rt-14-dev libzmq3-dev
-libmicrohttpd-dev libcjson-dev curl python3"
+libmicrohttpd-dev libcjson-dev curl python3 tmux groff-base"
 
 if [ "$(id -u)" -eq 0 ]; then
 	SUDO=""

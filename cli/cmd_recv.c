@@ -1,0 +1,205 @@
+/* cmd_recv.c - mqctl recv: take one, N or a stream of messages; print raw, line, hex or JSON. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mqctl.h"
+
+enum format { FORMAT_RAW, FORMAT_LINE, FORMAT_HEX, FORMAT_JSON };
+
+void recv_usage(FILE *f)
+{
+	fprintf(f,
+	        "Usage: mqctl recv [-q NAME] [-n COUNT] [--timeout MS] [--follow] [--format FMT]\n"
+	        "Take messages from a queue (oldest first) and print them on stdout. Each\n"
+	        "message printed has left the queue.\n"
+	        "\n"
+	        "  -q, --queue NAME    queue (default $MQ_QUEUE, else %s)\n"
+	        "  -n, --count COUNT   how many messages to take (default 1)\n"
+	        "  -t, --timeout MS    how long to wait for each message: -1 waits as long as\n"
+	        "                      it takes (default), 0 never waits\n"
+	        "  -F, --follow        keep taking messages until SIGINT or SIGTERM (exit 0);\n"
+	        "                      ignores -n; with --timeout, stop (exit 4) once no\n"
+	        "                      message came for MS\n"
+	        "  -o, --format FMT    how to print each message:\n"
+	        "                        raw   the bytes exactly, nothing between messages\n"
+	        "                        line  the bytes and a newline (newlines inside are\n"
+	        "                              printed as they are)\n"
+	        "                        hex   lowercase hex and a newline\n"
+	        "                        json  one object per line: {\"len\":N,\"text\":\"...\"}\n"
+	        "                              when the message is UTF-8 without control\n"
+	        "                              characters (\" and \\ escaped), else\n"
+	        "                              {\"len\":N,\"data\":\"BASE64\"}\n"
+	        "                      default: line when stdout is a terminal, raw when not\n"
+	        "  -h, --help          this help\n"
+	        "\n"
+	        "With -n COUNT and too few messages, the ones received are printed, then the\n"
+	        "exit status is 4.\n"
+	        "\n"
+	        "Examples:\n"
+	        "  mqctl recv                       wait for one message, print it\n"
+	        "  mqctl recv -n 10 --timeout 0     up to 10 messages already queued\n"
+	        "  mqctl recv --format raw > msg.bin   one message, byte for byte\n"
+	        "  mqctl recv --follow --format json   a stream, one JSON object per line\n"
+	        "\n" MQCTL_EXIT_HELP,
+	        MQ_DEFAULT_NAME);
+}
+
+/* print_message: the N bytes at P on stdout in FORMAT; 0, or -1 on a write error. */
+static int print_message(enum format format, const unsigned char *p, size_t n)
+{
+	int rc = 0;
+	switch (format) {
+	case FORMAT_RAW:
+		rc = fwrite(p, 1, n, stdout) == n ? 0 : -1;
+		break;
+	case FORMAT_LINE:
+		rc = fwrite(p, 1, n, stdout) == n && putchar('\n') != EOF ? 0 : -1;
+		break;
+	case FORMAT_HEX:
+		rc = hex_write(stdout, p, n) == 0 && putchar('\n') != EOF ? 0 : -1;
+		break;
+	case FORMAT_JSON:
+		if (json_text_ok(p, n))
+			rc = printf("{\"len\":%zu,\"text\":\"", n) < 0 ||
+			                     json_text_write(stdout, p, n) ||
+			                     fputs("\"}\n", stdout) == EOF
+			             ? -1
+			             : 0;
+		else
+			rc = printf("{\"len\":%zu,\"data\":\"", n) < 0 ||
+			                     base64_write(stdout, p, n) ||
+			                     fputs("\"}\n", stdout) == EOF
+			             ? -1
+			             : 0;
+		break;
+	}
+	/* Flush each message: whoever reads the pipe gets it now, and a write
+	 * error is seen at the message it concerns. */
+	if (fflush(stdout) != 0)
+		rc = -1;
+	return rc;
+}
+
+static int parse_format(const char *s, enum format *out)
+{
+	static const char *const names[] = {"raw", "line", "hex", "json"};
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(s, names[i])) {
+			*out = (enum format)i;
+			return 0;
+		}
+	return -1;
+}
+
+int cmd_recv(int argc, char **argv)
+{
+	static const struct option longopts[] = {{"queue", required_argument, NULL, 'q'},
+	                                         {"count", required_argument, NULL, 'n'},
+	                                         {"timeout", required_argument, NULL, 't'},
+	                                         {"follow", no_argument, NULL, 'F'},
+	                                         {"format", required_argument, NULL, 'o'},
+	                                         {"help", no_argument, NULL, 'h'},
+	                                         {NULL, 0, NULL, 0}};
+	const char *name = queue_default();
+	const char *name_from = getenv("MQ_QUEUE") && *getenv("MQ_QUEUE") ? "$MQ_QUEUE" : "-q";
+	long long count = 1, v;
+	int timeout = -1, follow = 0, c;
+	enum format format = isatty(STDOUT_FILENO) ? FORMAT_LINE : FORMAT_RAW;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":q:n:t:Fo:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'q':
+			name = optarg;
+			name_from = "-q";
+			break;
+		case 'n':
+			if (parse_ll(optarg, 1, LLONG_MAX, &count))
+				return usage_fail("recv", "bad -n '%s' (want a count of 1 or more)",
+				                  optarg);
+			break;
+		case 't':
+			if (parse_ll(optarg, -1, INT_MAX, &v))
+				return usage_fail("recv",
+				                  "bad --timeout '%s' (want -1, 0 or milliseconds)",
+				                  optarg);
+			timeout = (int)v;
+			break;
+		case 'F':
+			follow = 1;
+			break;
+		case 'o':
+			if (parse_format(optarg, &format))
+				return usage_fail("recv",
+				                  "bad --format '%s' (want raw, line, hex or json)",
+				                  optarg);
+			break;
+		case 'h':
+			recv_usage(stdout);
+			return MQCTL_OK;
+		default:
+			return opt_fail("recv", c, argv);
+		}
+	}
+	if (optind < argc)
+		return usage_fail("recv", "unexpected argument '%s'", argv[optind]);
+	if (queue_name_check("recv", name, name_from))
+		return MQCTL_USAGE;
+
+	mq_t *q;
+	int rc = queue_open(name, 0, &q);
+	if (rc)
+		return rc;
+	struct mq_stats st;
+	mq_stats(q, &st);
+	/* A buffer of the queue's maximum size: mq_recv never says EMSGSIZE. */
+	size_t cap = (size_t)st.max_msg_size;
+	unsigned char *buf = malloc(cap ? cap : 1);
+	if (!buf) {
+		mq_detach(q);
+		return fail(MQCTL_RUNTIME, "out of memory for a %zu-byte message buffer", cap);
+	}
+	stop_signals_catch(1);
+
+	long long got = 0;
+	while ((follow || got < count) && !stop_signal) {
+		ssize_t n = mq_recv(q, buf, cap, timeout);
+		if (n < 0) {
+			int err = errno;
+			if (err == EINTR)
+				continue; /* the loop looks at stop_signal */
+			char done[64] = "";
+			if (follow)
+				snprintf(done, sizeof(done), " (%lld received)", got);
+			else if (count > 1)
+				snprintf(done, sizeof(done), " (%lld of %lld received)", got,
+				         count);
+			if (err == EAGAIN)
+				rc = fail(MQCTL_EMPTY, "queue %s is empty%s", name, done);
+			else if (err == ETIMEDOUT)
+				rc = fail(MQCTL_EMPTY, "queue %s: no message within %d ms%s", name,
+				          timeout, done);
+			else
+				rc = fail(exit_for_errno(err), "%s%s", mq_errdetail(), done);
+			break;
+		}
+		got++;
+		if (print_message(format, buf, (size_t)n) != 0) {
+			rc = fail(
+			        MQCTL_RUNTIME,
+			        "cannot write message %lld (%zd bytes) to stdout: %s; it has left "
+			        "queue %s and is lost",
+			        got, n, strerror(errno), name);
+			break;
+		}
+	}
+	if (rc == MQCTL_OK && stop_signal && !follow && got < count)
+		rc = fail(128 + stop_signal, "interrupted by %s: %lld of %lld messages received",
+		          strsignal(stop_signal), got, count);
+	free(buf);
+	mq_detach(q);
+	return rc;
+}

@@ -1,0 +1,165 @@
+/* common.c - shared by all commands: errors, exit codes, option values, opening, signals. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "handle.h"
+#include "mqctl.h"
+#include "segment.h"
+
+volatile sig_atomic_t stop_signal;
+
+int fail(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("mqctl: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return code;
+}
+
+int usage_fail(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "mqctl%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, " (see 'mqctl%s%s --help')\n", cmd ? " " : "", cmd ? cmd : "");
+	va_end(ap);
+	return MQCTL_USAGE;
+}
+
+int opt_fail(const char *cmd, int c, char **argv)
+{
+	/* A missing value is always for the last word getopt looked at. An
+	 * unknown short option may sit inside a cluster (-xq), where optind
+	 * has not moved on: name it by its letter (optopt), and an unknown
+	 * long option (optopt 0) by its word. */
+	if (c == ':')
+		return usage_fail(cmd, "option '%s' needs a value", argv[optind - 1]);
+	if (optopt)
+		return usage_fail(cmd, "unknown option '-%c'", optopt);
+	return usage_fail(cmd, "unknown option '%s'", argv[optind - 1]);
+}
+
+const char *queue_default(void)
+{
+	const char *env = getenv("MQ_QUEUE");
+	return env && *env ? env : MQ_DEFAULT_NAME;
+}
+
+int queue_name_check(const char *cmd, const char *name, const char *from)
+{
+	if (attach_name_valid(name))
+		return 0;
+	return usage_fail(cmd,
+	                  "bad queue name '%s' from %s (want \"/\" and 1..250 characters, no other "
+	                  "\"/\", e.g. /messagequeue)",
+	                  name, from);
+}
+
+int parse_ll(const char *s, long long min, long long max, long long *out)
+{
+	if (!s || !*s || *s == '+' || *s == ' ')
+		return -1;
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int exit_for_errno(int err)
+{
+	switch (err) {
+	case ENOENT:
+		return MQCTL_MISSING;
+	case EAGAIN:
+	case ETIMEDOUT:
+		return MQCTL_EMPTY;
+	case EMSGSIZE:
+		return MQCTL_TOOBIG;
+	case EPROTO:
+		return MQCTL_DAMAGED;
+	case EINVAL:
+		return MQCTL_USAGE;
+	default:
+		return MQCTL_RUNTIME;
+	}
+}
+
+int queue_open(const char *name, int observe, mq_t **q)
+{
+	*q = attach_open(name, observe ? MQ_OPEN_OBSERVE : 0);
+	if (*q)
+		return MQCTL_OK;
+	int err = errno;
+	switch (err) {
+	case ENOENT:
+		return fail(MQCTL_MISSING,
+		            "queue %s not found — is mqbroker running? (mqbroker -n %s creates it)",
+		            name, name);
+	case EPROTO:
+		return fail(MQCTL_DAMAGED, "%s — run 'mqctl check -q %s' for details",
+		            mq_errdetail(), name);
+	default:
+		return fail(exit_for_errno(err), "%s", mq_errdetail());
+	}
+}
+
+int queue_fd(mq_t *q)
+{
+	return q->fd;
+}
+
+int queue_unlinked(mq_t *q)
+{
+	struct stat st;
+	return fstat(q->fd, &st) == 0 && st.st_nlink == 0;
+}
+
+int broker_lock_held(int fd)
+{
+	/* The broker holds an OFD write lock on this byte for as long as it
+	 * lives (broker/owner.c): the kernel drops it however the broker dies,
+	 * so unlike the pid in the header it cannot be stale or reused. */
+	struct flock fl = {
+	        .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = MQ_LOCK_BROKER, .l_len = 1};
+	if (fcntl(fd, F_OFD_GETLK, &fl) != 0)
+		return -1;
+	return fl.l_type != F_UNLCK;
+}
+
+static void on_stop(int sig)
+{
+	stop_signal = sig;
+}
+
+void stop_signals_catch(int once)
+{
+	/* No SA_RESTART: the signal must cut a blocking mq_send/mq_recv short
+	 * (EINTR). ONCE (SA_RESETHAND): should the signal land in the
+	 * microseconds before such a call goes to sleep, where the flag is not
+	 * looked at, a second Ctrl-C still kills. */
+	struct sigaction sa = {.sa_handler = on_stop, .sa_flags = once ? SA_RESETHAND : 0};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+double now_mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}

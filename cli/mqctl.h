@@ -1,0 +1,159 @@
+/*
+ * mqctl.h - the modules of mqctl, the command-line tool, and what they share.
+ *
+ *   main.c       the command table, --help, --version
+ *   common.c     exit codes, one-line errors, option values, opening the
+ *                queue, liveness of the broker, stop signals
+ *   encode.c     hex, base64 and JSON text for `recv --format`
+ *   cmd_send.c   send: arguments, lines of stdin or a file, or all of it
+ *   cmd_recv.c   recv: one, N or a stream of messages in four formats
+ *   cmd_stats.c  stats, and the sampling that watch shares
+ *   cmd_watch.c  watch: the live view on a terminal, plain lines elsewhere
+ *   cmd_check.c  check: the offline health check of a segment
+ *
+ * mqctl talks to the segment through libmq (no broker needed). send and recv
+ * attach as clients; stats, watch and check attach as observers
+ * (attach_open(MQ_OPEN_OBSERVE)), so looking at a queue never shows up in its
+ * client table.
+ */
+#ifndef MQCTL_H
+#define MQCTL_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "libmq.h"
+
+#define MQCTL_VERSION LIBMQ_VERSION
+
+/* Exit codes, documented in --help and mqctl(1). */
+enum mqctl_exit {
+	MQCTL_OK = 0,
+	MQCTL_RUNTIME = 1, /* any other runtime error */
+	MQCTL_USAGE = 2,   /* bad command, flag or value */
+	MQCTL_MISSING = 3, /* the queue does not exist */
+	MQCTL_EMPTY = 4,   /* timeout: queue empty (recv) or full (send) */
+	MQCTL_TOOBIG = 5,  /* message larger than the queue's maximum */
+	MQCTL_DAMAGED = 6, /* segment corrupt or of another layout version */
+	MQCTL_STALE = 7,   /* valid segment, no live broker (check only) */
+};
+
+/* The exit status table every --help ends with. */
+#define MQCTL_EXIT_HELP                                                                            \
+	"Exit status: 0 ok; 1 other runtime error; 2 usage error; 3 queue missing;\n"              \
+	"4 timeout or queue empty (recv) / full (send); 5 message too large;\n"                    \
+	"6 damaged or incompatible segment; 7 stale segment (valid, no live broker;\n"             \
+	"check only); 128+N stopped by signal N before finishing (130 for Ctrl-C).\n"
+
+/* One subcommand: its entry point and its help. ARGV[0] is the command name. */
+struct mqctl_cmd {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	void (*usage)(FILE *f);
+	const char *summary;
+};
+
+/* cmd_send, cmd_recv, cmd_stats, cmd_watch, cmd_check: run the command (ARGV[0]
+ * is its name, the options follow); every error is printed as one line.
+ * Return the exit status (enum mqctl_exit, or 128 + a stop signal). */
+int cmd_send(int argc, char **argv);
+int cmd_recv(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+/* send_usage ... check_usage: the command's --help, exit codes included, to F. */
+void send_usage(FILE *f);
+void recv_usage(FILE *f);
+void stats_usage(FILE *f);
+void watch_usage(FILE *f);
+void check_usage(FILE *f);
+
+/* common.c */
+
+/* fail: print "mqctl: MESSAGE" as one line on stderr; returns CODE. */
+int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* usage_fail: a usage error of command CMD (NULL: mqctl itself) as one line
+ * pointing at its --help; returns MQCTL_USAGE. */
+int usage_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* opt_fail: the usage error for getopt's answer C (':' or '?') in CMD. */
+int opt_fail(const char *cmd, int c, char **argv);
+
+/* queue_default: the queue to use without -q: $MQ_QUEUE, else MQ_DEFAULT_NAME. */
+const char *queue_default(void);
+
+/* queue_name_check: 0 if NAME is a valid queue name, else MQCTL_USAGE with
+ * the error printed (FROM says where the name came from, e.g. "-q"). */
+int queue_name_check(const char *cmd, const char *name, const char *from);
+
+/* parse_ll: S as a whole decimal number in [MIN, MAX] into *OUT; -1 if not. */
+int parse_ll(const char *s, long long min, long long max, long long *out);
+
+/* exit_for_errno: the exit code for a libmq errno. */
+int exit_for_errno(int err);
+
+/* queue_open: attach to NAME as a client, or as an observer if OBSERVE.
+ * Returns MQCTL_OK with *Q set, or the exit code with the error printed. */
+int queue_open(const char *name, int observe, mq_t **q);
+
+/* broker_lock_held: 1 if a live mqbroker holds the broker lock of the
+ * segment open as FD, 0 if none, -1 if it cannot be told (errno set). */
+int broker_lock_held(int fd);
+
+/* queue_fd: the file descriptor of Q's segment (for locks and fstat). */
+int queue_fd(mq_t *q);
+
+/* stop_signal: SIGINT or SIGTERM once one arrived after stop_signals_catch(). */
+extern volatile sig_atomic_t stop_signal;
+
+/* stop_signals_catch: SIGINT and SIGTERM set stop_signal and interrupt a
+ * blocking call (EINTR) instead of killing us, so we detach cleanly. With
+ * ONCE, a second one kills as usual (for the calls that may block without
+ * looking at stop_signal). SIGPIPE is ignored (write errors are reported). */
+void stop_signals_catch(int once);
+
+/* now_mono: CLOCK_MONOTONIC in seconds. */
+double now_mono(void);
+
+/* encode.c: each writes to F and returns 0, or -1 on a write error. */
+
+/* hex_write: N bytes at P as lowercase hex. */
+int hex_write(FILE *f, const unsigned char *p, size_t n);
+
+/* base64_write: N bytes at P as base64 (RFC 4648, padded, no line breaks). */
+int base64_write(FILE *f, const unsigned char *p, size_t n);
+
+/* json_text_ok: whether the N bytes at P are valid UTF-8 without control
+ * characters (U+0000..U+001F, U+007F..U+009F), so they can be shown as JSON
+ * text. */
+int json_text_ok(const unsigned char *p, size_t n);
+
+/* json_text_write: N bytes at P (json_text_ok) as a JSON string body
+ * (without quotes): only '"' and '\' need escaping. */
+int json_text_write(FILE *f, const unsigned char *p, size_t n);
+
+/* cmd_stats.c: the sampling stats and watch share. */
+struct sample {
+	double t; /* CLOCK_MONOTONIC seconds */
+	struct mq_stats st;
+};
+
+/* sample_take: read Q's stats now into S. */
+void sample_take(mq_t *q, struct sample *s);
+
+/* sample_rates: enqueue and dequeue rates between samples A and B (0 if
+ * they are not apart). */
+void sample_rates(const struct sample *a, const struct sample *b, double *enq, double *deq);
+
+/* broker_describe: the broker of Q in words into BUF ("pid 4242, alive,
+ * heartbeat 0.4 s ago" / "none running (pid 4242 recorded)"); returns 1 if a
+ * live broker holds the queue, 0 if not. */
+int broker_describe(mq_t *q, const struct mq_stats *st, char *buf, size_t n);
+
+/* queue_unlinked: whether Q's segment has been removed from /dev/shm
+ * (mappings keep working; nobody new can attach). */
+int queue_unlinked(mq_t *q);
+
+#endif /* MQCTL_H */
