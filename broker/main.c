@@ -8,15 +8,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "broker.h"
 #include "owner.h"
 
-#ifndef MQ_WEB_ROOT
-#define MQ_WEB_ROOT "/usr/share/mqbroker/web"
+#ifndef MQ_WEB_ROOT_INSTALLED
+#define MQ_WEB_ROOT_INSTALLED "/usr/share/mqbroker/web"
 #endif
+#ifndef MQ_WEB_ROOT
+#define MQ_WEB_ROOT MQ_WEB_ROOT_INSTALLED
+#endif
+
+/* default_web_root: the build's web/ (the source tree, for a development
+ * build) while it exists, else the installed data directory. */
+static const char *default_web_root(void)
+{
+	struct stat st;
+	if (stat(MQ_WEB_ROOT "/index.html", &st) == 0)
+		return MQ_WEB_ROOT;
+	return MQ_WEB_ROOT_INSTALLED;
+}
 
 struct options {
 	struct owner_opts own;
@@ -45,7 +59,8 @@ static void usage(FILE *f)
 	        "  -g, --group GROUP     give the queue to GROUP (its members may use it)\n"
 	        "      --recreate        replace an existing queue that is corrupt, of another\n"
 	        "                        version, or of another geometry (its messages are lost)\n"
-	        "      --web-root DIR    serve the dashboard from DIR (default %s)\n"
+	        "      --web-root DIR    serve the dashboard from DIR (default %s,\n"
+	        "                        or %s once that is gone)\n"
 	        "      --config FILE     read options from FILE: one \"option = value\" per line\n"
 	        "                        (long names without --, # comments); flags win\n"
 	        "  -v, --verbose         log client arrivals and a stats line a minute\n"
@@ -61,7 +76,7 @@ static void usage(FILE *f)
 	        "3 another mqbroker serves the queue; 4 the existing queue is incompatible or\n"
 	        "corrupt (see --recreate); 5 cannot listen on the address; 6 permission denied.\n",
 	        MQ_DEFAULT_NAME, MQ_DEFAULT_CAPACITY, MQ_CAPACITY_LIMIT, MQ_DEFAULT_MAX_MSG,
-	        MQ_MAX_MSG_LIMIT, MQ_WEB_ROOT);
+	        MQ_MAX_MSG_LIMIT, MQ_WEB_ROOT, MQ_WEB_ROOT_INSTALLED);
 }
 
 static int bad(const char *where, const char *fmt, const char *val)
@@ -266,7 +281,7 @@ int main(int argc, char **argv)
 	o.own.max_msg = MQ_DEFAULT_MAX_MSG;
 	o.own.mode = 0660;
 	snprintf(o.listen, sizeof(o.listen), "127.0.0.1:8080");
-	snprintf(o.web_root, sizeof(o.web_root), "%s", MQ_WEB_ROOT);
+	snprintf(o.web_root, sizeof(o.web_root), "%s", default_web_root());
 
 	enum { OPT_MODE = 256, OPT_RECREATE, OPT_WEB_ROOT, OPT_CONFIG };
 	static const struct option longopts[] = {

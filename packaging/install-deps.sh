@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="build-essential cmake pkg-config check clang libclang-rt-14-dev libzmq3-dev
-libmicrohttpd-dev libcjson-dev curl python3 tmux groff-base"
+libmicrohttpd-dev libcjson-dev curl python3 tmux groff-base chromium"
 
 if [ "$(id -u)" -eq 0 ]; then
 	SUDO=""
@@ -19,3 +19,9 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 # shellcheck disable=SC2086 # word splitting of the package list is intended
 $SUDO apt-get install -y -q --no-install-recommends $PKGS
+# The dashboard's browser test drives chromium with playwright-core from npm.
+# Some images ship Node.js with npm built in (nodesource); Debian's own npm
+# package would conflict with it, so it is installed only when npm is missing.
+if ! command -v npm >/dev/null 2>&1; then
+	$SUDO apt-get install -y -q --no-install-recommends nodejs npm
+fi
