@@ -188,24 +188,8 @@ static void record_msg(const char *who, const unsigned char *buf, size_t len, in
 		atomic_fetch_add(&sh->received, 1);
 		return;
 	}
-	uint32_t id, seq, l, sum;
-	memcpy(&id, buf, 4);
-	memcpy(&seq, buf + 4, 4);
-	memcpy(&l, buf + 8, 4);
-	memcpy(&sum, buf + 12, 4);
-	const char *why = NULL;
-	unsigned char want[MAX_MSG];
-	if (l != len)
-		why = "length field differs from the received length";
-	else if (id >= max_ids || seq >= SEQ_MAX)
-		why = "producer id or sequence out of range";
-	else if (msg_checksum(buf, len) != sum)
-		why = "checksum mismatch";
-	else {
-		build_msg(want, id, seq, len);
-		if (memcmp(want, buf, len) != 0)
-			why = "payload differs";
-	}
+	uint32_t id, seq, l;
+	const char *why = msg_verify(buf, len, max_ids, SEQ_MAX, &id, &seq, &l);
 	if (why) {
 		atomic_fetch_add(&sh->corrupt, 1);
 		record_detail("%s: corrupt message (%zu bytes, header id %u seq %u len %u): %s",

@@ -143,24 +143,8 @@ static void check_msg(int c, const unsigned char *buf, size_t len, int64_t *last
 		atomic_fetch_add(&sh->short_recv[len], 1);
 		return;
 	}
-	uint32_t id, seq, l, sum;
-	memcpy(&id, buf, 4);
-	memcpy(&seq, buf + 4, 4);
-	memcpy(&l, buf + 8, 4);
-	memcpy(&sum, buf + 12, 4);
-	const char *why = NULL;
-	unsigned char want[MAX_MSG];
-	if (l != len)
-		why = "length field differs from the received length";
-	else if (id >= NPROD || seq >= n_per_producer)
-		why = "producer or sequence out of range";
-	else if (msg_checksum(buf, len) != sum)
-		why = "checksum mismatch";
-	else {
-		build_msg(want, id, seq, len);
-		if (memcmp(want, buf, len) != 0)
-			why = "payload differs";
-	}
+	uint32_t id, seq, l;
+	const char *why = msg_verify(buf, len, NPROD, n_per_producer, &id, &seq, &l);
 	if (why) {
 		atomic_fetch_add(&sh->corrupt, 1);
 		child_fail(

@@ -74,4 +74,34 @@ static inline void build_msg(unsigned char *buf, uint32_t id, uint32_t seq, size
 	memcpy(buf + 12, &sum, 4);
 }
 
+/* msg_verify: check a received message of LEN >= HDR bytes (at most
+ * MAX_LEN): its header, its id below IDS and sequence below SEQS, its checksum
+ * and every payload byte. Returns NULL with *ID, *SEQ and *HLEN (the length
+ * field) set, or what is wrong (the three are set as far as they were read). */
+static inline const char *msg_verify(const unsigned char *buf, size_t len, uint32_t ids,
+                                     uint32_t seqs, uint32_t *id, uint32_t *seq, uint32_t *hlen)
+{
+	uint32_t sum;
+	memcpy(id, buf, 4);
+	memcpy(seq, buf + 4, 4);
+	memcpy(hlen, buf + 8, 4);
+	memcpy(&sum, buf + 12, 4);
+	if (*hlen != len)
+		return "length field differs from the received length";
+	if (*id >= ids || *seq >= seqs)
+		return "producer id or sequence out of range";
+	if (msg_checksum(buf, len) != sum)
+		return "checksum mismatch";
+	unsigned char want[8];
+	uint64_t s = ((uint64_t)*id << 32 | *seq) ^ UINT64_C(0x5bd1e9955bd1e995);
+	for (size_t i = HDR; i < len; i += 8) { /* the stream fill_payload wrote */
+		uint64_t r = splitmix64(&s);
+		size_t n = len - i < 8 ? len - i : 8;
+		memcpy(want, &r, n);
+		if (memcmp(want, buf + i, n) != 0)
+			return "payload differs";
+	}
+	return NULL;
+}
+
 #endif /* MQ_TESTMSG_H */
