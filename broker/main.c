@@ -18,16 +18,44 @@
 #ifndef MQ_WEB_ROOT_INSTALLED
 #define MQ_WEB_ROOT_INSTALLED "/usr/share/mqbroker/web"
 #endif
+#ifndef MQ_WEB_ROOT_FROM_EXE
+#define MQ_WEB_ROOT_FROM_EXE "../share/mqbroker/web"
+#endif
 #ifndef MQ_WEB_ROOT
 #define MQ_WEB_ROOT MQ_WEB_ROOT_INSTALLED
 #endif
 
-/* default_web_root: the build's web/ (the source tree, for a development
- * build) while it exists, else the installed data directory. */
+static int has_index(const char *dir)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	return snprintf(path, sizeof(path), "%s/index.html", dir) < (int)sizeof(path) &&
+	       stat(path, &st) == 0;
+}
+
+/* default_web_root: where the dashboard is, for a broker started without
+ * --web-root. An installed broker finds it beside itself (<prefix>/sbin ->
+ * <prefix>/share/mqbroker/web), wherever the prefix is; a development build
+ * serves the source tree's web/; the configured data directory is the last
+ * resort (http_start reports it if that is missing too). */
 static const char *default_web_root(void)
 {
-	struct stat st;
-	if (stat(MQ_WEB_ROOT "/index.html", &st) == 0)
+	static char beside[PATH_MAX];
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			char path[PATH_MAX];
+			if (snprintf(path, sizeof(path), "%s/%s", exe, MQ_WEB_ROOT_FROM_EXE) <
+			            (int)sizeof(path) &&
+			    has_index(path) && realpath(path, beside))
+				return beside;
+		}
+	}
+	if (has_index(MQ_WEB_ROOT))
 		return MQ_WEB_ROOT;
 	return MQ_WEB_ROOT_INSTALLED;
 }
@@ -59,8 +87,7 @@ static void usage(FILE *f)
 	        "  -g, --group GROUP     give the queue to GROUP (its members may use it)\n"
 	        "      --recreate        replace an existing queue that is corrupt, of another\n"
 	        "                        version, or of another geometry (its messages are lost)\n"
-	        "      --web-root DIR    serve the dashboard from DIR (default %s,\n"
-	        "                        or %s once that is gone)\n"
+	        "      --web-root DIR    serve the dashboard from DIR (default %s)\n"
 	        "      --config FILE     read options from FILE: one \"option = value\" per line\n"
 	        "                        (long names without --, # comments); flags win\n"
 	        "  -v, --verbose         log client arrivals and a stats line a minute\n"
@@ -76,7 +103,7 @@ static void usage(FILE *f)
 	        "3 another mqbroker serves the queue; 4 the existing queue is incompatible or\n"
 	        "corrupt (see --recreate); 5 cannot listen on the address; 6 permission denied.\n",
 	        MQ_DEFAULT_NAME, MQ_DEFAULT_CAPACITY, MQ_CAPACITY_LIMIT, MQ_DEFAULT_MAX_MSG,
-	        MQ_MAX_MSG_LIMIT, MQ_WEB_ROOT, MQ_WEB_ROOT_INSTALLED);
+	        MQ_MAX_MSG_LIMIT, default_web_root());
 }
 
 static int bad(const char *where, const char *fmt, const char *val)
@@ -99,6 +126,8 @@ static int parse_size(const char *s, size_t max, int suffix, size_t *out)
 	if (errno || end == s)
 		return -1;
 	if (suffix && (*end == 'K' || *end == 'k')) {
+		if (v > (1ULL << 50))
+			return -1;
 		v *= 1024, end++;
 	} else if (suffix && (*end == 'M' || *end == 'm')) {
 		if (v > (1ULL << 40))

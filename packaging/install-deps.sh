@@ -3,8 +3,12 @@
 # Run as root (or with sudo available). Safe to run again.
 set -eu
 
+# Building and the tests; then what the package test (tests/packaging/) needs:
+# dpkg-dev and file (CPack's shlibdeps), lintian, man-db, systemd
+# (systemd-analyze verify), adduser (the maintainer scripts).
 PKGS="build-essential cmake pkg-config check clang libclang-rt-14-dev libzmq3-dev
-libmicrohttpd-dev libcjson-dev curl python3 tmux groff-base chromium"
+libmicrohttpd-dev libcjson-dev curl python3 tmux groff-base chromium
+dpkg-dev file lintian man-db systemd adduser"
 
 if [ "$(id -u)" -eq 0 ]; then
 	SUDO=""

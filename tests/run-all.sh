@@ -1,6 +1,7 @@
 #!/bin/bash
 # run-all.sh - build and run the whole test suite: the -Werror build under ctest,
-# the same suite under ASan+UBSan and under TSan, and a bounded fuzz run.
+# the Debian packages end to end, the same suite under ASan+UBSan and under
+# TSan, and a bounded fuzz run.
 # Usage: tests/run-all.sh [--quick]   (--quick: only the plain build and ctest)
 # Environment: FUZZ_SECONDS (default 60), BUILD_ROOT (default ./build).
 set -euo pipefail
@@ -16,6 +17,17 @@ cmake -S . -B "$root/plain" -DMQ_WERROR=ON
 cmake --build "$root/plain" -j"$jobs"
 ctest --test-dir "$root/plain" --output-on-failure
 [ "${1:-}" = "--quick" ] && exit 0
+
+step "Debian packages: build, lintian, install, use, remove, purge"
+# As root only (it installs the packages system-wide and removes them again);
+# tests/packaging/test_packages.sh says what it checks.
+rc=0
+tests/packaging/test_packages.sh "$root/deb" || rc=$?
+if [ "$rc" -eq 77 ]; then
+	echo "note: the package test was skipped: it needs root" >&2
+elif [ "$rc" -ne 0 ]; then
+	exit "$rc"
+fi
 
 step "ASan+UBSan build and ctest"
 cmake -S . -B "$root/asan" -DMQ_WERROR=ON -DMQ_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug

@@ -144,7 +144,16 @@ ssize_t mq_recv(mq_t *q, void *buf, size_t cap, int timeout_ms) MQ_SYMBOL(libmq_
  * (counters are read one by one, so a busy queue's figures may be a few
  * messages apart). Returns 0, or -1 with errno EINVAL if Q or OUT is NULL.
  */
+#ifdef __cplusplus
+/* In C++ the function hides struct mq_stats's implicit constructor (as stat()
+ * does struct stat's); write "struct mq_stats" there. Keep -Wshadow quiet. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wshadow"
+#endif
 int mq_stats(mq_t *q, struct mq_stats *out) MQ_SYMBOL(libmq_stats);
+#ifdef __cplusplus
+#pragma GCC diagnostic pop
+#endif
 
 /*
  * mq_clients: copy up to N entries of the client table (live clients and

@@ -30,9 +30,10 @@ exec 3>&2 # the test's own stderr, for messages written while 2 is silenced
 AS_USER=() # setpriv options the broker runs with (e.g. --reuid 65534 ...)
 TMP=$(mktemp -d "/tmp/mqbt-$TEST.XXXXXX")
 PIDS=()
+CLEANUPS=() # extra commands the trap runs last (e.g. removing packages)
 
 cleanup() {
-	local rc=$? pid
+	local rc=$? pid c
 	trap - EXIT INT TERM
 	{
 		for pid in "${PIDS[@]}"; do
@@ -42,6 +43,9 @@ cleanup() {
 			wait "$pid" || true
 		done
 	} 2>/dev/null
+	for c in "${CLEANUPS[@]}"; do
+		eval "$c" || true
+	done
 	rm -f "/dev/shm$Q" "/dev/shm$Q"-*
 	rm -rf "$TMP"
 	exit "$rc"

@@ -26,6 +26,7 @@ usage_case "bad --capacity '16777217'" -n "$Q" --capacity 16777217
 usage_case "bad --max-msg '0'" -n "$Q" --max-msg 0
 usage_case "bad --max-msg '2G'" -n "$Q" --max-msg 2G
 usage_case "bad --max-msg '1025M'" -n "$Q" --max-msg 1025M
+usage_case "bad --max-msg '18014398509481985K'" -n "$Q" --max-msg 18014398509481985K # 2^54+1 KiB: wraps to 1 KiB unchecked
 usage_case "bad queue name 'noslash'" --name noslash
 usage_case "bad queue name '/a/b'" --name /a/b
 usage_case "bad queue name '/'" --name /

@@ -1,0 +1,23 @@
+#!/bin/sh
+# build-debs.sh - build the Debian packages libmq1, libmq-dev and mqbroker with
+# Debian's hardening build flags (dpkg-buildflags, hardening=+all).
+# Usage: packaging/build-debs.sh [BUILD_DIR]   (default build-deb)
+# The .deb files land in BUILD_DIR/debs/. Needs the build dependencies
+# (packaging/install-deps.sh) and dpkg-dev.
+set -eu
+cd "$(dirname "$0")/.."
+dir=${1:-build-deb}
+
+command -v dpkg-buildflags >/dev/null 2>&1 ||
+	{ echo "build-debs.sh: needs dpkg-buildflags (apt-get install dpkg-dev)" >&2; exit 1; }
+export DEB_BUILD_MAINT_OPTIONS=hardening=+all
+CFLAGS="$(dpkg-buildflags --get CPPFLAGS) $(dpkg-buildflags --get CFLAGS)"
+LDFLAGS=$(dpkg-buildflags --get LDFLAGS)
+export CFLAGS LDFLAGS
+
+rm -rf "$dir/debs"
+cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
+	-DMQ_BUILD_TESTS=OFF -DMQ_WERROR=ON
+cmake --build "$dir" -j"$(nproc)"
+(cd "$dir" && cpack -G DEB)
+ls -1 "$dir"/debs/*.deb

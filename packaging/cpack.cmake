@@ -1,0 +1,82 @@
+# cpack.cmake - the Debian packages, one per install component:
+#   libmq1     (lib)    the shared library libmq.so.1
+#   libmq-dev  (dev)    header, libmq.so, libmq.a, libmq.pc, CMake files, libmq(3), examples
+#   mqbroker   (broker) mqbroker, mqctl, the dashboard, the systemd unit, man pages
+# Build them with packaging/build-debs.sh (Debian's hardening flags) or
+# `cpack -G DEB` in a build directory. Whatever the configured prefix, the
+# packages install under /usr.
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME mqbroker)
+set(CPACK_PACKAGE_VENDOR "mqbroker developers")
+set(CPACK_PACKAGE_CONTACT "mqbroker developers <dev@mqbroker.invalid>")
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+# Install with DESTDIR and CMAKE_INSTALL_PREFIX=/usr, so that the rules that
+# place files outside /usr (packaging/CMakeLists.txt) see the real prefix.
+set(CPACK_SET_DESTDIR ON)
+set(CPACK_STRIP_FILES ON)
+set(CPACK_INSTALL_DEFAULT_DIRECTORY_PERMISSIONS
+    OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)
+set(CPACK_PACKAGE_DIRECTORY ${CMAKE_BINARY_DIR}/debs)
+
+set(CPACK_DEB_COMPONENT_INSTALL ON)
+set(CPACK_COMPONENTS_ALL lib dev broker)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
+set(CPACK_DEBIAN_PACKAGE_SOURCE mqbroker)
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
+set(mq_deb_version "${PROJECT_VERSION}-${CPACK_DEBIAN_PACKAGE_RELEASE}")
+
+set(CPACK_DEBIAN_LIB_PACKAGE_NAME libmq1)
+set(CPACK_DEBIAN_LIB_PACKAGE_SECTION libs)
+# shlibs file (programs built against libmq1 depend on libmq1 >= this version)
+# and the ldconfig trigger, as dh_makeshlibs makes them.
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
+set(CPACK_DEBIAN_LIB_PACKAGE_CONTROL_EXTRA "${CMAKE_CURRENT_LIST_DIR}/deb/libmq1/triggers")
+# ... and not CPack's ldconfig postinst/postrm, which this takes out again:
+set(CPACK_POST_BUILD_SCRIPTS "${CMAKE_CURRENT_LIST_DIR}/deb/drop-ldconfig-scripts.cmake")
+set(CPACK_COMPONENT_LIB_DESCRIPTION
+"message queue in POSIX shared memory - shared library
+libmq is the client library of mqbroker: applications call mq_send() and
+mq_recv() on a bounded circular queue in a POSIX shared-memory object, with
+no system call unless a side has to wait. Any process may be killed at any
+instruction: the others never wedge, and no message is torn or duplicated.
+.
+This package contains the shared library.")
+
+set(CPACK_DEBIAN_DEV_PACKAGE_NAME libmq-dev)
+set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
+set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "libmq1 (= ${mq_deb_version})")
+set(CPACK_DEBIAN_DEV_PACKAGE_SUGGESTS "mqbroker")
+set(CPACK_COMPONENT_DEV_DESCRIPTION
+"message queue in POSIX shared memory - development files
+libmq is the client library of mqbroker: applications call mq_send() and
+mq_recv() on a bounded circular queue in a POSIX shared-memory object, with
+no system call unless a side has to wait.
+.
+This package contains the header libmq.h, the static library, the
+pkg-config file (libmq), the CMake package (find_package(libmq) with the
+targets libmq::libmq and libmq::static), the libmq(3) manual page and two
+examples.")
+
+set(CPACK_DEBIAN_BROKER_PACKAGE_NAME mqbroker)
+set(CPACK_DEBIAN_BROKER_PACKAGE_SECTION net)
+set(CPACK_DEBIAN_BROKER_PACKAGE_DEPENDS "adduser")
+set(CPACK_DEBIAN_BROKER_PACKAGE_SUGGESTS "libmq-dev, curl")
+set(CPACK_DEBIAN_BROKER_PACKAGE_CONTROL_EXTRA
+    "${CMAKE_CURRENT_LIST_DIR}/deb/conffiles;${CMAKE_CURRENT_LIST_DIR}/deb/postinst;${CMAKE_CURRENT_LIST_DIR}/deb/prerm;${CMAKE_CURRENT_LIST_DIR}/deb/postrm")
+set(CPACK_COMPONENT_BROKER_DESCRIPTION
+"message queue in POSIX shared memory - broker daemon and tools
+mqbroker creates (or adopts) a libmq message queue in /dev/shm, watches the
+processes attached to it and repairs after dead ones, and serves the queue's
+statistics over HTTP as JSON (/status), Prometheus metrics (/metrics) and a
+live dashboard. Clients keep working while the broker restarts.
+.
+This package contains the daemon with its systemd service (user mqbroker,
+group mq: members of mq may use the queue), the dashboard, and mqctl, a
+command-line tool to send, receive and inspect messages.")
+
+include(CPack)

@@ -1,0 +1,301 @@
+#!/bin/bash
+# test_packages.sh - the Debian packages end to end, as root on a Debian 12
+# machine: build them (packaging/build-debs.sh), check their metadata and
+# lintian (no errors; only the warnings explained below), install them with
+# apt-get, then use them as a user would: examples built with pkg-config and
+# with find_package(libmq), a test program as C, C++ and against the static
+# library, the installed mqbroker serving a queue to members of the group mq,
+# curl /status, mqctl, the man pages, `systemd-analyze verify` on the unit.
+# Then remove (only the configuration stays) and purge (nothing stays).
+# Usage: tests/packaging/test_packages.sh BUILD_DIR
+# Exit 77 (skipped) when not root: it installs packages system-wide.
+set -euo pipefail
+TEST=packages
+src=$(realpath "$(dirname "$0")/../..")
+build=${1:?usage: test_packages.sh BUILD_DIR}
+PACKAGES=(libmq1 libmq-dev mqbroker)
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "SKIP: $TEST: needs root (it installs and removes the .deb packages)" >&2
+	exit 77
+fi
+for p in "${PACKAGES[@]}"; do
+	if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q ' installed$'; then
+		echo "FAIL: $TEST: $p is already installed here; this test installs and removes" \
+			"the packages, so run it on a scratch machine (or remove them first)" >&2
+		exit 1
+	fi
+done
+
+"$src/packaging/build-debs.sh" "$build" >"$build.log" 2>&1 || {
+	cat "$build.log" >&2
+	echo "FAIL: $TEST: packaging/build-debs.sh failed (log above)" >&2
+	exit 1
+}
+build=$(realpath "$build")
+# The broker tests' helpers (start_broker, http, status_expect, the cleanup
+# trap); they check for a broker binary now, the installed one is used below.
+set -- "$build/broker/mqbroker" "$build/broker/mqbroker"
+# shellcheck source=../broker/common.sh
+source "$src/tests/broker/common.sh"
+PYTHON=${PYTHON:-python3}
+
+deb() { ls "$build"/debs/"$1"_*.deb; }
+version=$(dpkg-deb -f "$(deb mqbroker)" Version)
+arch=$(dpkg --print-architecture)
+for p in "${PACKAGES[@]}"; do
+	[ "$(deb "$p")" = "$build/debs/${p}_${version}_$arch.deb" ] || fail "no single $p .deb: $(ls "$build/debs")"
+	[ "$(dpkg-deb -f "$(deb "$p")" Source)" = mqbroker ] || fail "$p: Source is not mqbroker"
+done
+
+# --- metadata: names, dependencies (shlibdeps), shlibs, ownership, paths -------
+depends() { dpkg-deb -f "$(deb "$1")" Depends; }
+depends libmq1 | grep -qE '^libc6 \(>= [0-9.]+\)$' || fail "libmq1 Depends: $(depends libmq1)"
+[ "$(depends libmq-dev)" = "libmq1 (= $version)" ] || fail "libmq-dev Depends: $(depends libmq-dev)"
+for d in adduser 'libc6 (>=' 'libcjson1 (>=' 'libmicrohttpd12 (>='; do
+	depends mqbroker | grep -qF "$d" || fail "mqbroker Depends lacks $d: $(depends mqbroker)"
+done
+shlibs=$(dpkg-deb --ctrl-tarfile "$(deb libmq1)" | tar -xO ./shlibs)
+[ "$shlibs" = "libmq 1 libmq1 (>= $version)" ] || fail "libmq1 shlibs: $shlibs"
+dpkg-deb --ctrl-tarfile "$(deb libmq1)" | tar -xO ./triggers | grep -qx 'activate-noawait ldconfig' ||
+	fail "libmq1 does not activate the ldconfig trigger"
+scripts=$(dpkg-deb --ctrl-tarfile "$(deb libmq1)" | tar -t | grep -E 'post|pre' || true)
+[ -z "$scripts" ] || fail "libmq1 has maintainer scripts (the ldconfig trigger replaces them): $scripts"
+[ "$(dpkg-deb --ctrl-tarfile "$(deb mqbroker)" | tar -xO ./conffiles)" = /etc/default/mqbroker ] ||
+	fail "mqbroker conffiles: $(dpkg-deb --ctrl-tarfile "$(deb mqbroker)" | tar -xO ./conffiles)"
+for p in "${PACKAGES[@]}"; do
+	others=$(dpkg-deb -c "$(deb "$p")" | awk '$2 != "root/root"')
+	[ -z "$others" ] || fail "$p has files not owned by root/root: $others"
+	outside=$(dpkg-deb -c "$(deb "$p")" | awk '{print $6}' | grep -vE '^\./(usr/|etc/default/|lib/systemd/system/)' |
+		grep -vxE '\./|\./(etc|etc/default|lib|lib/systemd|lib/systemd/system)/' || true)
+	[ -z "$outside" ] || fail "$p installs outside /usr, /etc/default, /lib/systemd/system: $outside"
+done
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+has() { dpkg-deb -c "$(deb "$1")" | awk '{print $6}' | grep -qx "./$2" || fail "$1 lacks /$2"; }
+has libmq1 "usr/lib/$multiarch/libmq.so.1"
+has libmq1 "usr/lib/$multiarch/libmq.so.1.0.0"
+for f in usr/include/libmq.h "usr/lib/$multiarch/libmq.so" "usr/lib/$multiarch/libmq.a" \
+	"usr/lib/$multiarch/pkgconfig/libmq.pc" "usr/lib/$multiarch/cmake/libmq/libmqConfig.cmake" \
+	usr/share/man/man3/libmq.3.gz usr/share/doc/libmq-dev/examples/producer.c \
+	usr/share/doc/libmq-dev/examples/consumer.c usr/share/doc/libmq-dev/examples/CMakeLists.txt; do
+	has libmq-dev "$f"
+done
+for f in usr/sbin/mqbroker usr/bin/mqctl lib/systemd/system/mqbroker.service etc/default/mqbroker \
+	usr/share/man/man8/mqbroker.8.gz usr/share/man/man1/mqctl.1.gz usr/share/mqbroker/web/index.html; do
+	has mqbroker "$f"
+done
+
+# --- lintian: no errors; each warning allowed here is explained --------------
+#   initial-upload-closes-no-bugs: a first Debian revision is expected to close
+#     an ITP bug; these packages are not uploaded to the Debian archive.
+command -v lintian >/dev/null || fail "needs lintian (apt-get install lintian)"
+lintian --fail-on error --info "$build"/debs/*.deb >"$TMP/lintian.txt" 2>&1 ||
+	fail "lintian reports errors: $(grep -E '^E:' "$TMP/lintian.txt" || cat "$TMP/lintian.txt")"
+unexplained=$(grep -E '^W:' "$TMP/lintian.txt" |
+	grep -vE '^W: [a-z0-9-]+: initial-upload-closes-no-bugs' || true)
+[ -z "$unexplained" ] || fail "lintian warnings not explained in test_packages.sh: $unexplained"
+grep -E '^[EWIP]:' "$TMP/lintian.txt" >&3 || true
+
+# --- install --------------------------------------------------------------------
+had_group=0 had_user=0
+getent group mq >/dev/null && had_group=1
+getent passwd mqbroker >/dev/null && had_user=1
+uninstall() {
+	apt-get purge -y -q "${PACKAGES[@]}" >/dev/null 2>&1 || true
+	[ "$had_user" = 1 ] || deluser --quiet --system mqbroker >/dev/null 2>&1 || true
+	[ "$had_group" = 1 ] || delgroup --quiet --system mq >/dev/null 2>&1 || true
+}
+CLEANUPS+=(uninstall)
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y -q --no-install-recommends "$(deb libmq1)" "$(deb libmq-dev)" "$(deb mqbroker)" \
+	>"$TMP/apt-install.log" 2>&1 || fail "apt-get install of the packages failed: $(cat "$TMP/apt-install.log")"
+for p in "${PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" | grep -q ' installed$' || fail "$p is not installed after apt-get"
+	dpkg -L "$p" | while read -r f; do [ -d "$f" ] || echo "$f"; done >"$TMP/files-$p"
+done
+BROKER=/usr/sbin/mqbroker
+[ -x $BROKER ] && [ -x /usr/bin/mqctl ] || fail "no /usr/sbin/mqbroker or /usr/bin/mqctl after install"
+objdump -p "/usr/lib/$multiarch/libmq.so.1" | grep -qE 'SONAME +libmq\.so\.1$' || fail "libmq.so.1 has another SONAME"
+ldconfig -p | grep -qF "libmq.so.1 (" || fail "libmq.so.1 is not in the ldconfig cache (trigger)"
+
+# The group mq and the service user mqbroker (a system user in mq, no login).
+getent group mq >/dev/null || fail "no group mq after install"
+IFS=: read -r _ _ uid gid _ home shell < <(getent passwd mqbroker) || fail "no user mqbroker after install"
+[ "$uid" -lt 1000 ] || fail "mqbroker is not a system user (uid $uid)"
+[ "$gid" = "$(getent group mq | cut -d: -f3)" ] || fail "mqbroker's primary group is not mq"
+[ "$shell" = /usr/sbin/nologin ] && [ "$home" = /nonexistent ] || fail "mqbroker has shell $shell, home $home"
+
+# The unit: systemd's own check (exits non-zero on errors; its warnings about
+# this unit fail the test too).
+command -v systemd-analyze >/dev/null || fail "needs systemd-analyze (apt-get install systemd)"
+systemd-analyze verify /lib/systemd/system/mqbroker.service >"$TMP/verify.txt" 2>&1 ||
+	fail "systemd-analyze verify mqbroker.service: $(cat "$TMP/verify.txt")"
+! grep -i 'mqbroker' "$TMP/verify.txt" || fail "systemd-analyze verify warns about the unit: $(cat "$TMP/verify.txt")"
+grep -qx 'MQBROKER_OPTS=""' /etc/default/mqbroker || fail "/etc/default/mqbroker sets no MQBROKER_OPTS"
+grep -qF 'ExecStart=/usr/sbin/mqbroker $MQBROKER_OPTS' /lib/systemd/system/mqbroker.service &&
+	grep -qx 'EnvironmentFile=-/etc/default/mqbroker' /lib/systemd/system/mqbroker.service ||
+	fail "the unit does not run mqbroker with the options of /etc/default/mqbroker"
+
+# Man pages where man(1) finds them, and the examples beside the docs.
+if command -v man >/dev/null; then
+	for page in 8:mqbroker 1:mqctl 3:libmq; do
+		where=$(man -w "${page%%:*}" "${page#*:}" 2>&1) || fail "man -w ${page/:/ }: $where"
+		[ "$where" = "/usr/share/man/man${page%%:*}/${page#*:}.${page%%:*}.gz" ] || fail "man -w ${page/:/ }: $where"
+	done
+fi
+for f in producer.c consumer.c CMakeLists.txt; do
+	cmp -s "$src/libmq/examples/$f" "/usr/share/doc/libmq-dev/examples/$f" ||
+		fail "/usr/share/doc/libmq-dev/examples/$f differs from libmq/examples/$f (or is missing)"
+done
+
+# --- build against the installed package ---------------------------------------
+cd "$TMP"
+flags=$(pkg-config --cflags --libs libmq) || fail "pkg-config libmq failed"
+[ "$(pkg-config --modversion libmq)" = "${version%-*}" ] || fail "pkg-config --modversion libmq: $(pkg-config --modversion libmq)"
+# shellcheck disable=SC2086 # the flags are words
+{
+	cc -std=c11 -Wall -Wextra -Werror /usr/share/doc/libmq-dev/examples/producer.c $flags -o producer &&
+		cc -std=c11 -Wall -Wextra -Werror /usr/share/doc/libmq-dev/examples/consumer.c $flags -o consumer
+} 2>"$TMP/cc.err" || fail "the examples do not build with pkg-config (flags '$flags'): $(cat "$TMP/cc.err")"
+# shellcheck disable=SC2086
+{
+	cc -std=c11 -Wall -Wextra -Werror -pedantic -x c "$src/tests/packaging/api_test.c" $flags -o api_c_pc &&
+		c++ -std=c++17 -Wall -Wextra -Werror -pedantic -x c++ "$src/tests/packaging/api_test.c" $flags -o api_cxx_pc
+} 2>"$TMP/cc.err" || fail "api_test.c does not build as C11 and C++17 with pkg-config: $(cat "$TMP/cc.err")"
+cp -r /usr/share/doc/libmq-dev/examples "$TMP/examples"
+{ cmake -S "$TMP/examples" -B "$TMP/examples/build" && cmake --build "$TMP/examples/build"; } >"$TMP/cmake-ex.log" 2>&1 ||
+	fail "the examples do not build with find_package(libmq): $(cat "$TMP/cmake-ex.log")"
+{ cmake -S "$src/tests/packaging/cmake-project" -B "$TMP/user" && cmake --build "$TMP/user"; } >"$TMP/cmake-user.log" 2>&1 ||
+	fail "the find_package(libmq) test project does not build: $(cat "$TMP/cmake-user.log")"
+grep -q "^libmq_DIR:PATH=/usr/lib/$multiarch/cmake/libmq$" "$TMP/user/CMakeCache.txt" ||
+	fail "find_package(libmq) found $(grep libmq_DIR "$TMP/user/CMakeCache.txt")"
+for prog in api_c_pc api_cxx_pc user/api_c user/api_cxx user/api_static; do
+	"$TMP/$prog" >"$TMP/api.out" 2>&1 || fail "$prog failed: $(cat "$TMP/api.out")"
+	grep -q 'all checks passed' "$TMP/api.out" || fail "$prog: $(cat "$TMP/api.out")"
+done
+# (/lib is /usr/lib on a merged-/usr system; the loader's cache may say either)
+ldd "$TMP/user/api_c" | grep -qE "libmq\.so\.1 => (/usr)?/lib/$multiarch/libmq\.so\.1 " ||
+	fail "api_c does not load the packaged libmq.so.1: $(ldd "$TMP/user/api_c")"
+! ldd "$TMP/user/api_static" | grep -qF libmq || fail "api_static (libmq::static) still loads libmq.so"
+grep -q '(C++)' <("$TMP/user/api_cxx") || fail "api_cxx was not compiled as C++"
+
+# --- the installed broker, started by hand as the unit starts it ----------------
+# (user mqbroker, group mq, the options of /etc/default/mqbroker) on the test's
+# own queue and port, so that it never touches a queue in use.
+# shellcheck disable=SC1091
+MQBROKER_OPTS=$(. /etc/default/mqbroker && echo "$MQBROKER_OPTS")
+AS_USER=(--reuid mqbroker --regid mq --init-groups)
+# shellcheck disable=SC2086 # MQBROKER_OPTS are words, as in the unit
+start_broker "$TMP/broker.log" $MQBROKER_OPTS -n "$Q" -l 127.0.0.1:0
+[ "$(stat -c '%U %G %a' "/dev/shm$Q")" = "mqbroker mq 660" ] ||
+	fail "the service's queue is $(stat -c '%U %G %a' "/dev/shm$Q"), want mqbroker mq 660"
+http GET /
+[ "$CODE" = 200 ] && cmp -s "$TMP/body" /usr/share/mqbroker/web/index.html ||
+	fail "GET / is not /usr/share/mqbroker/web/index.html (status $CODE)"
+
+# A user in the group mq produces and consumes; one outside it is refused.
+member=(setpriv --reuid nobody --regid nogroup --groups "$(getent group mq | cut -d: -f3)")
+stranger=(setpriv --reuid nobody --regid nogroup --clear-groups)
+MQ_QUEUE=$Q "${member[@]}" "$TMP/producer" hello "wide world" 2>"$TMP/prod.err" ||
+	fail "producer (pkg-config build, user nobody in mq) failed: $(cat "$TMP/prod.err")"
+MQ_QUEUE=$Q "${member[@]}" "$TMP/examples/build/producer" third 2>"$TMP/prod.err" ||
+	fail "producer (find_package build) failed: $(cat "$TMP/prod.err")"
+MQ_QUEUE=$Q "${member[@]}" /usr/bin/mqctl stats --json >"$TMP/stats.json" 2>&1 || fail "mqctl stats: $(cat "$TMP/stats.json")"
+"$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["depth"] == 3, d' "$TMP/stats.json" ||
+	fail "mqctl stats --json: $(cat "$TMP/stats.json")"
+MQ_QUEUE=$Q timeout 20 "${member[@]}" "$TMP/consumer" >"$TMP/cons.out" 2>"$TMP/cons.err" ||
+	fail "consumer failed: $(cat "$TMP/cons.err")"
+[ "$(cat "$TMP/cons.out")" = "$(printf 'hello\nwide world\nthird')" ] || fail "consumer printed: $(cat "$TMP/cons.out")"
+RC=0
+MQ_QUEUE=$Q "${stranger[@]}" "$TMP/producer" nope 2>"$TMP/stranger.err" || RC=$?
+[ "$RC" = 1 ] && grep -qi 'permission denied' "$TMP/stranger.err" && grep -qF "$Q" "$TMP/stranger.err" ||
+	fail "a user outside mq: status $RC, '$(cat "$TMP/stranger.err")' (want 1 and permission denied on $Q)"
+status_expect name="\"$Q\"" enqueued_total=3 dequeued_total=3 depth=0
+MQ_QUEUE=$Q "${member[@]}" "$TMP/examples/build/producer" "stays queued" || fail "producer (last message) failed"
+stop_broker "$BPID" TERM "$TMP/broker.log"
+
+# --- the service under systemd ------------------------------------------------
+# mqbroker.service as installed, under real systemd: the machine's own when
+# systemd is PID 1 (the postinst started it with the defaults), else a private
+# systemd on an overlay of / (private_systemd.sh) with the test's options in
+# its /etc/default/mqbroker. Checked: the options are read, the hardening is in
+# force and still lets the queue be shared through /dev/shm, Restart=on-failure
+# brings the broker back with the messages, a stop leaves the queue usable.
+# shellcheck source=private_systemd.sh
+source "$src/tests/packaging/private_systemd.sh"
+if [ -d /run/systemd/system ]; then
+	SQ=/messagequeue SPORT=8080
+	sd() { "$@"; }
+	systemctl is-active --quiet mqbroker || fail "mqbroker.service is not active after install: $(systemctl status mqbroker 2>&1 | tail -n 20)"
+else
+	SQ=$Q-svc
+	SPORT=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	CLEANUPS=(psd_stop "${CLEANUPS[@]}" "rm -f /dev/shm$SQ")
+	if psd_start "$TMP/psd" "MQBROKER_OPTS=\"--name $SQ --capacity 64 --listen 127.0.0.1:$SPORT\""; then
+		sd() { psd "$@"; }
+		sd systemctl start mqbroker.service || fail "systemctl start mqbroker: $(sd systemctl status mqbroker 2>&1 | tail -n 20)"
+	else
+		echo "note: $TEST: the unit was not run under systemd (no systemd here and no private one: $PSD_WHY)" >&3
+		SQ=
+	fi
+fi
+if [ -n "$SQ" ]; then
+	sd systemctl is-active --quiet mqbroker || fail "mqbroker.service is not active: $(sd systemctl status mqbroker 2>&1 | tail -n 20)"
+	BPORT=$SPORT
+	wait_until 10 status_check name="\"$SQ\"" || fail "the service does not serve $SQ on 127.0.0.1:$SPORT: $WHY"
+	[ "$(stat -c '%U %G %a' "/dev/shm$SQ")" = "mqbroker mq 660" ] ||
+		fail "the service's queue is $(stat -c '%U %G %a' "/dev/shm$SQ"), want mqbroker mq 660"
+	main=$(sd systemctl show -P MainPID mqbroker)
+	sd cat "/proc/$main/status" >"$TMP/svc-status"
+	for want in 'NoNewPrivs:.1' 'Seccomp:.2' 'CapBnd:.0000000000000000' "Uid:.$(id -u mqbroker)[[:space:]].*" "Gid:.$(getent group mq | cut -d: -f3)[[:space:]].*"; do
+		grep -qx "$want" "$TMP/svc-status" || fail "the service's process lacks $want: $(cat "$TMP/svc-status")"
+	done
+	sd awk '$5 == "/" && $6 ~ /^ro/ {f = 1} END {exit !f}' "/proc/$main/mountinfo" ||
+		fail "ProtectSystem=strict: / is not read-only for the service"
+	before=$(status_get 'd["queues"][0]["enqueued_total"]')
+	MQ_QUEUE=$SQ "${member[@]}" "$TMP/producer" one two 2>"$TMP/prod.err" || fail "producer to the service's queue: $(cat "$TMP/prod.err")"
+	status_expect enqueued_total=$((before + 2))
+	# Restart=on-failure: SIGKILL the broker; systemd starts a new one, which
+	# adopts the queue with its messages.
+	sd systemctl kill --kill-who=main --signal=KILL mqbroker
+	wait_until 15 eval '[ "$(sd systemctl show -P NRestarts mqbroker)" = 1 ] && m=$(sd systemctl show -P MainPID mqbroker) && [ "$m" != 0 ] && [ "$m" != "$main" ]' ||
+		fail "mqbroker.service was not restarted after SIGKILL: $(sd systemctl status mqbroker 2>&1 | tail -n 20)"
+	wait_until 10 status_check enqueued_total=$((before + 2)) || fail "after the restart: $WHY"
+	# A stopped service leaves the queue and its messages to the clients.
+	sd systemctl stop mqbroker
+	[ "$(sd systemctl is-active mqbroker)" = inactive ] || fail "mqbroker.service did not stop: $(sd systemctl status mqbroker 2>&1 | tail -n 20)"
+	[ -e "/dev/shm$SQ" ] || fail "stopping the service removed its queue $SQ"
+	if [ "$SQ" != /messagequeue ]; then
+		MQ_QUEUE=$SQ timeout 20 "${member[@]}" "$TMP/consumer" >"$TMP/svc-cons.out" 2>&1 || fail "consumer after the stop: $(cat "$TMP/svc-cons.out")"
+		[ "$(cat "$TMP/svc-cons.out")" = "$(printf 'one\ntwo')" ] || fail "consumer after the stop printed: $(cat "$TMP/svc-cons.out")"
+		psd_stop
+		rm -f "/dev/shm$SQ"
+	else
+		sd systemctl start mqbroker
+	fi
+fi
+
+# --- remove: the programs go, the configuration and the queue stay -------------
+echo "# keep me" >>/etc/default/mqbroker
+apt-get remove -y -q "${PACKAGES[@]}" >"$TMP/apt-remove.log" 2>&1 || fail "apt-get remove failed: $(cat "$TMP/apt-remove.log")"
+[ "$(dpkg-query -W -f='${db:Status-Abbrev}' mqbroker 2>/dev/null)" = "rc " ] ||
+	fail "mqbroker after remove: '$(dpkg-query -W -f='${db:Status-Abbrev}' mqbroker 2>&1)' (want rc: config files)"
+for p in libmq1 libmq-dev; do
+	! dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^[ir]' || fail "$p still known to dpkg after remove"
+done
+left=$(cat "$TMP"/files-* | grep -vx /etc/default/mqbroker | while read -r f; do [ ! -e "$f" ] && [ ! -L "$f" ] || echo "$f"; done)
+[ -z "$left" ] || fail "files left after apt-get remove: $left"
+grep -qx '# keep me' /etc/default/mqbroker || fail "/etc/default/mqbroker lost the administrator's change on remove"
+[ -e "/dev/shm$Q" ] || fail "remove deleted the queue $Q and its message (only purge may)"
+! pgrep -u mqbroker >/dev/null || fail "processes of mqbroker still run after remove: $(pgrep -a -u mqbroker)"
+
+# --- purge: the configuration and the service's queues go too ------------------
+apt-get purge -y -q mqbroker >"$TMP/apt-purge.log" 2>&1 || fail "apt-get purge failed: $(cat "$TMP/apt-purge.log")"
+! dpkg-query -W -f='${db:Status-Abbrev}' mqbroker 2>/dev/null | grep -q '^[ir]' || fail "mqbroker still known to dpkg after purge"
+[ ! -e /etc/default/mqbroker ] || fail "/etc/default/mqbroker left after purge"
+[ ! -e "/dev/shm$Q" ] || fail "the service's queue $Q left after purge"
+[ ! -e /etc/systemd/system/mqbroker.service ] && [ ! -e /etc/systemd/system/multi-user.target.wants/mqbroker.service ] ||
+	fail "systemd links of mqbroker.service left after purge"
+# The user and the group stay (files elsewhere may belong to them), as Debian does.
+getent passwd mqbroker >/dev/null && getent group mq >/dev/null || fail "purge removed the user mqbroker or the group mq"
+echo "PASS: $TEST (packages $version; lintian: $(grep -cE '^W:' "$TMP/lintian.txt") explained warnings, 0 errors)"
