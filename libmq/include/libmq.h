@@ -20,7 +20,9 @@ extern "C" {
  *
  * Errors follow the POSIX convention: -1 (or NULL) is returned and errno is
  * set. mq_errdetail() gives a one-line description of the last failure in
- * the calling thread, naming the queue and what is wrong.
+ * the calling thread, naming the queue and what is wrong. The comments below
+ * give each call's errors of its own; libmq(3) lists every errno, including
+ * those of the system resources underneath (EMFILE, ENOMEM, ENOLCK, ...).
  */
 #if defined(__GNUC__) || defined(__clang__)
 #define MQ_SYMBOL(name) __asm__(#name) __attribute__((visibility("default")))

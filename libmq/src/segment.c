@@ -146,7 +146,11 @@ int segment_validate(const struct mq_shm *s, uint64_t file_size, char *detail, s
 	uint64_t end = tail;
 	if ((head == tail + 1 || tail - head < s->capacity) && SEQ_AT(tail) == tail + 1)
 		end = tail + 1;
-	if (head > end)
+	/* head = tail + 1 with slot[tail] no longer committed is a corrupt
+	 * segment only if the queue stood still while we looked: on a running
+	 * one, producers may have stepped over that slot and refilled it (a
+	 * whole lap) between our reads of tail and of its seq. */
+	if (head > end && mq_load_acquire(&w->head) == head && mq_load_acquire(&w->tail) == tail)
 		return BAD("corrupt indices (head %" PRIu64 " beyond tail %" PRIu64 ")", head,
 		           tail);
 	/* The slots are judged only if the queue was quiet all along (head and
