@@ -17,12 +17,12 @@
 
 static int failures;
 
-#define CHECK(cond)                                                                        \
-	do {                                                                                   \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
 		if (!(cond)) {                                                                     \
-			fprintf(stderr, "api_test (%s): %s:%d: %s (errno %d, %s)\n", LANG, __FILE__,   \
-			        __LINE__, #cond, errno, mq_errdetail());                               \
-			failures++;                                                                    \
+			fprintf(stderr, "api_test (%s): %s:%d: %s (errno %d, %s)\n", LANG,         \
+			        __FILE__, __LINE__, #cond, errno, mq_errdetail());                 \
+			failures++;                                                                \
 		}                                                                                  \
 	} while (0)
 
