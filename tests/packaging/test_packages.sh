@@ -242,7 +242,10 @@ fi
 if [ -n "$SQ" ]; then
 	sd systemctl is-active --quiet mqbroker || fail "mqbroker.service is not active: $(sd systemctl status mqbroker 2>&1 | tail -n 20)"
 	BPORT=$SPORT
-	wait_until 10 status_check name="\"$SQ\"" || fail "the service does not serve $SQ on 127.0.0.1:$SPORT: $WHY"
+	# serving: the port answers (Type=exec returns before the broker listens)
+	serving() { curl -sf --max-time 2 -o /dev/null "http://127.0.0.1:$SPORT/healthz"; }
+	wait_until 10 serving || fail "the service does not answer on 127.0.0.1:$SPORT: $(sd systemctl status mqbroker 2>&1 | tail -n 20)"
+	status_expect name="\"$SQ\""
 	[ "$(stat -c '%U %G %a' "/dev/shm$SQ")" = "mqbroker mq 660" ] ||
 		fail "the service's queue is $(stat -c '%U %G %a' "/dev/shm$SQ"), want mqbroker mq 660"
 	main=$(sd systemctl show -P MainPID mqbroker)
@@ -260,7 +263,8 @@ if [ -n "$SQ" ]; then
 	sd systemctl kill --kill-who=main --signal=KILL mqbroker
 	wait_until 15 eval '[ "$(sd systemctl show -P NRestarts mqbroker)" = 1 ] && m=$(sd systemctl show -P MainPID mqbroker) && [ "$m" != 0 ] && [ "$m" != "$main" ]' ||
 		fail "mqbroker.service was not restarted after SIGKILL: $(sd systemctl status mqbroker 2>&1 | tail -n 20)"
-	wait_until 10 status_check enqueued_total=$((before + 2)) || fail "after the restart: $WHY"
+	wait_until 10 serving || fail "the restarted service does not answer: $(sd systemctl status mqbroker 2>&1 | tail -n 20)"
+	status_expect enqueued_total=$((before + 2))
 	# A stopped service leaves the queue and its messages to the clients.
 	sd systemctl stop mqbroker
 	[ "$(sd systemctl is-active mqbroker)" = inactive ] || fail "mqbroker.service did not stop: $(sd systemctl status mqbroker 2>&1 | tail -n 20)"
