@@ -16,11 +16,12 @@
 
 #include "libmq.h"
 #include "testmsg.h"
-#include "testutil.h"
+#include "testprog.h"
 
-#define NPROD         4
-#define NCONS         4
-#define NCHILD        (NPROD + NCONS)
+#define NPROD  4
+#define NCONS  4
+#define NCHILD (NPROD + NCONS)
+_Static_assert(NCHILD <= TP_MAX_CHILDREN, "the harness tracks at most TP_MAX_CHILDREN");
 #define CAPACITY      32
 #define MAX_MSG       512
 #define SEQ_MAX       (1u << 16) /* messages per producer incarnation; then it idles */
@@ -54,9 +55,8 @@ struct shared {
 
 /* struct child: one live child process. */
 struct child {
-	pid_t pid;
-	enum role role;
-	uint32_t id; /* producer incarnation id (producers only) */
+	enum role role; /* (its pid is tp.kids[] of the same index) */
+	uint32_t id;    /* producer incarnation id (producers only) */
 };
 
 static struct shared *sh;
@@ -65,12 +65,7 @@ static _Atomic uint64_t *seen;     /* [max_ids][SEQ_WORDS]: bitmap of received s
 static size_t confirmed_size, seen_size;
 static uint32_t max_ids, next_id;
 static uint64_t seed;
-static pid_t parent_pid;
 static struct child kids[NCHILD];
-static char qname[64];
-static char shm_path[128];
-static mq_t *parent_q;
-static const char *volatile phase = "start";
 
 /* size_rng: the PRNG state that draws the message sizes of producer incarnation ID. */
 static uint64_t size_rng(uint32_t id)
@@ -110,13 +105,7 @@ static void record_detail(const char *fmt, ...)
 /* child_setup: common start of a child: default signals, die with the parent. */
 static void child_setup(void)
 {
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	signal(SIGALRM, SIG_DFL);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent_pid)
-		_exit(9);
+	tp_child_setup();
 	/* The parent must keep its kill schedule while 8 children compete for the CPUs. */
 	if (nice(5) < 0) {
 		/* not essential */
@@ -126,10 +115,10 @@ static void child_setup(void)
 /* child_attach: attach by name, as an independent program would; exits on failure. */
 static mq_t *child_attach(const char *who, uint32_t n)
 {
-	mq_t *q = mq_attach(qname);
+	mq_t *q = mq_attach(tp.qname);
 	if (!q) {
 		atomic_fetch_add(&sh->attach_failures, 1);
-		record_detail("%s %u: mq_attach(%s): %s (%s)", who, n, qname, strerror(errno),
+		record_detail("%s %u: mq_attach(%s): %s (%s)", who, n, tp.qname, strerror(errno),
 		              mq_errdetail());
 		_exit(3);
 	}
@@ -252,80 +241,11 @@ static _Noreturn void consumer(uint32_t n)
 	_exit(0);
 }
 
-/* kill_children: SIGKILL and reap every child still running (async-signal-safe). */
-static void kill_children(void)
-{
-	for (int i = 0; i < NCHILD; i++) {
-		if (kids[i].pid > 0) {
-			kill(kids[i].pid, SIGKILL);
-			waitpid(kids[i].pid, NULL, 0);
-			kids[i].pid = 0;
-		}
-	}
-}
-
-/* cleanup: atexit path of the parent: no child and no /dev/shm object survives. */
-static void cleanup(void)
-{
-	if (getpid() != parent_pid)
-		return;
-	kill_children();
-	if (parent_q) {
-		mq_detach(parent_q);
-		parent_q = NULL;
-	}
-	if (qname[0]) {
-		mq_remove(qname);
-		qname[0] = '\0';
-	}
-}
-
-/* on_signal: the deadline alarm fired or the parent was told to stop: kill everything,
- * remove the queue and fail (async-signal-safe). */
-static void on_signal(int sig)
-{
-	static const char wedged[] = "prog_chaos: FAIL: wedged: the test did not finish within "
-	                             "its deadline, in phase: ";
-	static const char killed[] = "prog_chaos: FAIL: stopped by a signal, in phase: ";
-	if (getpid() != parent_pid)
-		_exit(9);
-	kill_children();
-	if (shm_path[0])
-		unlink(shm_path);
-	const char *m = sig == SIGALRM ? wedged : killed;
-	const char *p = phase;
-	ssize_t rc = write(STDOUT_FILENO, m, strlen(m));
-	rc += write(STDOUT_FILENO, p, strlen(p));
-	rc += write(STDOUT_FILENO, " (all children SIGKILLed, queue removed)\n", 41);
-	(void)rc;
-	_exit(1);
-}
-
-/* now_s: CLOCK_MONOTONIC in seconds. */
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* sleep_us: sleep US microseconds. */
 static void sleep_us(long us)
 {
 	struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
 	nanosleep(&ts, NULL);
-}
-
-/* scale_factor: MQ_TEST_SCALE as a factor: a value >= 1 divides, one in (0,1) multiplies. */
-static double scale_factor(void)
-{
-	const char *s = getenv("MQ_TEST_SCALE");
-	if (!s || !*s)
-		return 1.0;
-	double v = strtod(s, NULL);
-	if (!(v > 0))
-		return 1.0;
-	return v >= 1 ? 1.0 / v : v;
 }
 
 /* spawn: fork the child of slot I with ROLE; a producer gets a fresh incarnation id. */
@@ -349,7 +269,7 @@ static void spawn(int i, enum role role)
 			producer(id);
 		consumer((uint32_t)i);
 	}
-	kids[i].pid = pid;
+	tp.kids[i] = pid;
 	kids[i].role = role;
 	kids[i].id = id;
 }
@@ -382,7 +302,7 @@ static void reap_unexpected(struct tally *t)
 	pid_t pid;
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
 		for (int i = 0; i < NCHILD; i++) {
-			if (kids[i].pid != pid)
+			if (tp.kids[i] != pid)
 				continue;
 			char s[48];
 			t->unexpected_deaths++;
@@ -391,7 +311,7 @@ static void reap_unexpected(struct tally *t)
 				         "%s (pid %d) %s during the kill phase",
 				         kids[i].role == PRODUCER ? "producer" : "consumer",
 				         (int)pid, describe_status(s, sizeof(s), st));
-			kids[i].pid = 0;
+			tp.kids[i] = 0;
 			spawn(i, kids[i].role);
 		}
 	}
@@ -401,7 +321,7 @@ static void reap_unexpected(struct tally *t)
 static void kill_one(struct tally *t, int i)
 {
 	int st = 0;
-	pid_t pid = kids[i].pid;
+	pid_t pid = tp.kids[i];
 	kill(pid, SIGKILL);
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
 	}
@@ -415,7 +335,7 @@ static void kill_one(struct tally *t, int i)
 			         describe_status(s, sizeof(s), st));
 	}
 	t->kills[kids[i].role]++;
-	kids[i].pid = 0;
+	tp.kids[i] = 0;
 	spawn(i, kids[i].role);
 }
 
@@ -423,14 +343,14 @@ static void kill_one(struct tally *t, int i)
  * SECS seconds. Returns 0, or -1 on the deadline. */
 static int wait_role(struct tally *t, enum role role, double secs)
 {
-	double end = now_s() + secs;
+	double end = tp_now_s() + secs;
 	for (;;) {
 		int live = 0;
 		for (int i = 0; i < NCHILD; i++) {
-			if (kids[i].pid <= 0 || kids[i].role != role)
+			if (tp.kids[i] <= 0 || kids[i].role != role)
 				continue;
 			int st;
-			pid_t pid = waitpid(kids[i].pid, &st, WNOHANG);
+			pid_t pid = waitpid(tp.kids[i], &st, WNOHANG);
 			if (pid == 0) {
 				live++;
 				continue;
@@ -442,14 +362,14 @@ static int wait_role(struct tally *t, enum role role, double secs)
 					snprintf(t->first_death, sizeof(t->first_death),
 					         "%s (pid %d) %s when told to stop",
 					         role == PRODUCER ? "producer" : "consumer",
-					         (int)kids[i].pid,
+					         (int)tp.kids[i],
 					         describe_status(s, sizeof(s), st));
 			}
-			kids[i].pid = 0;
+			tp.kids[i] = 0;
 		}
 		if (!live)
 			return 0;
-		if (now_s() > end)
+		if (tp_now_s() > end)
 			return -1;
 		sleep_us(2000);
 	}
@@ -525,11 +445,11 @@ static int final_roundtrip(char *why, size_t len)
 {
 	static const char marker[] = "prog_chaos final round trip";
 	unsigned char buf[MAX_MSG];
-	if (mq_send(parent_q, marker, sizeof(marker), 1000) != 0) {
+	if (mq_send(tp.q, marker, sizeof(marker), 1000) != 0) {
 		snprintf(why, len, "final mq_send: %s (%s)", strerror(errno), mq_errdetail());
 		return -1;
 	}
-	ssize_t r = mq_recv(parent_q, buf, sizeof(buf), 1000);
+	ssize_t r = mq_recv(tp.q, buf, sizeof(buf), 1000);
 	if (r < 0) {
 		snprintf(why, len, "final mq_recv: %s (%s)", strerror(errno), mq_errdetail());
 		return -1;
@@ -555,9 +475,8 @@ static void *map_shared(size_t size)
 
 int main(int argc, char **argv)
 {
-	parent_pid = getpid();
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	long kills = (long)(DEFAULT_KILLS * scale_factor());
+	long kills = (long)(DEFAULT_KILLS * tp_scale_factor());
 	const char *env_kills = getenv("MQ_CHAOS_KILLS");
 	if (env_kills)
 		kills = strtol(env_kills, NULL, 0);
@@ -579,30 +498,18 @@ int main(int argc, char **argv)
 	seen_size = sizeof(*seen) * SEQ_WORDS * (size_t)max_ids;
 	seen = map_shared(seen_size);
 
-	test_queue_name(qname, "chaos");
-	test_shm_path(shm_path, qname);
-	atexit(cleanup);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
-	signal(SIGALRM, on_signal);
-	alarm(DEADLINE_S);
-
-	parent_q = mq_create(qname, CAPACITY, MAX_MSG, 0600);
-	if (!parent_q) {
-		fprintf(stderr, "prog_chaos: FAIL: mq_create(%s): %s (%s)\n", qname,
-		        strerror(errno), mq_errdetail());
-		qname[0] = '\0';
+	tp.phase = "start";
+	if (!tp_start("prog_chaos", "chaos", CAPACITY, MAX_MSG, DEADLINE_S,
+	              "wedged: the test did not finish within its deadline"))
 		return 1;
-	}
 	printf("prog_chaos: queue %s, %d producers + %d consumers alive, capacity %d, max_msg "
 	       "%d, %ld kills, seed 0x%" PRIx64 "\n",
-	       qname, NPROD, NCONS, CAPACITY, MAX_MSG, kills, seed);
+	       tp.qname, NPROD, NCONS, CAPACITY, MAX_MSG, kills, seed);
 
 	struct tally t;
 	memset(&t, 0, sizeof(t));
-	double t0 = now_s();
-	phase = "kill phase";
+	double t0 = tp_now_s();
+	tp.phase = "kill phase";
 	for (int i = 0; i < NCHILD; i++)
 		spawn(i, i < NPROD ? PRODUCER : CONSUMER);
 	for (long k = 0; k < kills;) {
@@ -621,23 +528,23 @@ int main(int argc, char **argv)
 		}
 	}
 	uint64_t recv_at_stop = atomic_load(&sh->received);
-	double kill_secs = now_s() - t0;
+	double kill_secs = tp_now_s() - t0;
 
 	/* Stop producers; consumers drain the queue; stop consumers; drain the rest here. */
 	char reason[512] = "";
-	phase = "waiting for producers to stop";
+	tp.phase = "waiting for producers to stop";
 	atomic_store(&sh->stop_producers, 1);
 	if (wait_role(&t, PRODUCER, STOP_DEADLINE_S) != 0)
 		snprintf(reason, sizeof(reason),
 		         "wedged: producers did not stop within %d s of being told",
 		         STOP_DEADLINE_S);
-	phase = "draining";
+	tp.phase = "draining";
 	struct mq_stats st;
-	double drain_end = now_s() + DRAIN_DEADLINE_S;
+	double drain_end = tp_now_s() + DRAIN_DEADLINE_S;
 	while (!reason[0]) {
-		if (mq_stats(parent_q, &st) == 0 && st.depth == 0)
+		if (mq_stats(tp.q, &st) == 0 && st.depth == 0)
 			break;
-		if (now_s() > drain_end) {
+		if (tp_now_s() > drain_end) {
 			snprintf(reason, sizeof(reason),
 			         "wedged: consumers did not drain the queue within %d s (depth "
 			         "%" PRIu64 ")",
@@ -646,20 +553,20 @@ int main(int argc, char **argv)
 		}
 		sleep_us(2000);
 	}
-	phase = "waiting for consumers to stop";
+	tp.phase = "waiting for consumers to stop";
 	atomic_store(&sh->stop_consumers, 1);
 	if (wait_role(&t, CONSUMER, STOP_DEADLINE_S) != 0 && !reason[0])
 		snprintf(reason, sizeof(reason),
 		         "wedged: consumers did not stop within %d s of being told",
 		         STOP_DEADLINE_S);
-	kill_children(); /* after a deadline above; a no-op otherwise */
+	tp_kill_children(); /* after a deadline above; a no-op otherwise */
 
-	phase = "final drain and round trip";
+	tp.phase = "final drain and round trip";
 	if (!reason[0]) {
 		int32_t *last = new_last();
 		unsigned char buf[MAX_MSG];
 		ssize_t r;
-		while ((r = mq_recv(parent_q, buf, sizeof(buf), 0)) >= 0) {
+		while ((r = mq_recv(tp.q, buf, sizeof(buf), 0)) >= 0) {
 			record_msg("parent drain", buf, (size_t)r, last);
 			t.parent_drained++;
 		}
@@ -670,11 +577,11 @@ int main(int argc, char **argv)
 	}
 	if (!reason[0])
 		final_roundtrip(reason, sizeof(reason));
-	double secs = now_s() - t0;
+	double secs = tp_now_s() - t0;
 	memset(&st, 0, sizeof(st));
-	mq_stats(parent_q, &st);
+	mq_stats(tp.q, &st);
 
-	phase = "verifying";
+	tp.phase = "verifying";
 	verify(&t);
 	uint64_t dup = atomic_load(&sh->duplicates), corrupt = atomic_load(&sh->corrupt);
 	uint64_t order = atomic_load(&sh->order_errors), errs = atomic_load(&sh->errors);
@@ -704,13 +611,13 @@ int main(int argc, char **argv)
 		snprintf(reason, sizeof(reason), "no message was delivered at all");
 
 	/* Clean up now, and check that nothing is left in /dev/shm. */
-	mq_detach(parent_q);
-	parent_q = NULL;
-	if (mq_remove(qname) != 0 && !reason[0])
-		snprintf(reason, sizeof(reason), "mq_remove(%s): %s", qname, strerror(errno));
-	qname[0] = '\0';
-	if (access(shm_path, F_OK) == 0 && !reason[0])
-		snprintf(reason, sizeof(reason), "%s still exists after mq_remove", shm_path);
+	mq_detach(tp.q);
+	tp.q = NULL;
+	if (mq_remove(tp.qname) != 0 && !reason[0])
+		snprintf(reason, sizeof(reason), "mq_remove(%s): %s", tp.qname, strerror(errno));
+	tp.qname[0] = '\0';
+	if (access(tp.shm_path, F_OK) == 0 && !reason[0])
+		snprintf(reason, sizeof(reason), "%s still exists after mq_remove", tp.shm_path);
 
 	printf("prog_chaos: stats: enqueued %" PRIu64 ", dequeued %" PRIu64 ", depth %" PRIu64
 	       ", high water %" PRIu64 ", blocked sends %" PRIu64 ", blocked recvs %" PRIu64

@@ -16,11 +16,12 @@
 
 #include "libmq.h"
 #include "testmsg.h"
-#include "testutil.h"
+#include "testprog.h"
 
-#define NPROD     4
-#define NCONS     4
-#define NCHILD    (NPROD + NCONS)
+#define NPROD  4
+#define NCONS  4
+#define NCHILD (NPROD + NCONS)
+_Static_assert(NCHILD <= TP_MAX_CHILDREN, "the harness tracks at most TP_MAX_CHILDREN");
 #define CAPACITY  64
 #define MAX_MSG   512
 #define DEFAULT_N 20000
@@ -50,11 +51,6 @@ static struct shared *sh;
 static size_t sh_size;
 static uint32_t n_per_producer;
 static uint64_t seed;
-static pid_t parent_pid;
-static pid_t kids[NCHILD];
-static char qname[64];
-static char shm_path[128];
-static mq_t *parent_q;
 
 /* size_rng: the PRNG state that draws the message sizes of producer P. */
 static uint64_t size_rng(uint32_t p)
@@ -82,25 +78,13 @@ static void child_fail(const char *fmt, ...)
 	atomic_store(&sh->abort, 1);
 }
 
-/* child_setup: common start of a child: default signals, die with the parent. */
-static void child_setup(void)
-{
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	signal(SIGALRM, SIG_DFL);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent_pid)
-		_exit(9);
-}
-
 /* producer: attach by name and send this producer's N messages; never returns. */
 static _Noreturn void producer(uint32_t p)
 {
-	child_setup();
-	mq_t *q = mq_attach(qname);
+	tp_child_setup();
+	mq_t *q = mq_attach(tp.qname);
 	if (!q) {
-		child_fail("producer %u: mq_attach(%s): %s (%s)", p, qname, strerror(errno),
+		child_fail("producer %u: mq_attach(%s): %s (%s)", p, tp.qname, strerror(errno),
 		           mq_errdetail());
 		_exit(3);
 	}
@@ -167,10 +151,10 @@ static void check_msg(int c, const unsigned char *buf, size_t len, int64_t *last
 /* consumer: attach by name and receive until all messages are in; never returns. */
 static _Noreturn void consumer(int c)
 {
-	child_setup();
-	mq_t *q = mq_attach(qname);
+	tp_child_setup();
+	mq_t *q = mq_attach(tp.qname);
 	if (!q) {
-		child_fail("consumer %d: mq_attach(%s): %s (%s)", c, qname, strerror(errno),
+		child_fail("consumer %d: mq_attach(%s): %s (%s)", c, tp.qname, strerror(errno),
 		           mq_errdetail());
 		_exit(3);
 	}
@@ -204,71 +188,6 @@ static _Noreturn void consumer(int c)
 	_exit(0);
 }
 
-/* kill_children: SIGKILL and reap every child still running (async-signal-safe). */
-static void kill_children(void)
-{
-	for (int i = 0; i < NCHILD; i++) {
-		if (kids[i] > 0) {
-			kill(kids[i], SIGKILL);
-			waitpid(kids[i], NULL, 0);
-			kids[i] = 0;
-		}
-	}
-}
-
-/* cleanup: atexit path of the parent: no child and no /dev/shm object survives. */
-static void cleanup(void)
-{
-	if (getpid() != parent_pid)
-		return;
-	kill_children();
-	if (parent_q) {
-		mq_detach(parent_q);
-		parent_q = NULL;
-	}
-	if (qname[0]) {
-		mq_remove(qname);
-		qname[0] = '\0';
-	}
-}
-
-/* on_signal: the parent was told to stop (or the backstop alarm fired): clean up, fail. */
-static void on_signal(int sig)
-{
-	static const char msg[] = "prog_exactly_once: FAIL: killed by a signal or wedged "
-	                          "(backstop alarm); children killed, queue removed\n";
-	(void)sig;
-	if (getpid() != parent_pid)
-		_exit(9);
-	kill_children();
-	if (shm_path[0])
-		unlink(shm_path);
-	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
-		/* nothing more to do */
-	}
-	_exit(1);
-}
-
-/* now_s: CLOCK_MONOTONIC in seconds. */
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* scale_factor: MQ_TEST_SCALE as a factor: a value >= 1 divides, one in (0,1) multiplies. */
-static double scale_factor(void)
-{
-	const char *s = getenv("MQ_TEST_SCALE");
-	if (!s || !*s)
-		return 1.0;
-	double v = strtod(s, NULL);
-	if (!(v > 0))
-		return 1.0;
-	return v >= 1 ? 1.0 / v : v;
-}
-
 /* spawn: fork a child that runs FN(ARG); returns its pid (exits the test on failure). */
 static pid_t spawn(void (*fn)(int), int arg)
 {
@@ -295,9 +214,8 @@ static void run_consumer(int c)
 
 int main(int argc, char **argv)
 {
-	parent_pid = getpid();
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	n_per_producer = (uint32_t)(DEFAULT_N * scale_factor());
+	n_per_producer = (uint32_t)(DEFAULT_N * tp_scale_factor());
 	if (argc > 1)
 		n_per_producer = (uint32_t)strtoul(argv[1], NULL, 0);
 	if (n_per_producer < MIN_N)
@@ -314,31 +232,18 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	test_queue_name(qname, "eo");
-	test_shm_path(shm_path, qname);
-	atexit(cleanup);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
-	signal(SIGALRM, on_signal);
-	alarm(DEADLINE_S + 60); /* backstop should the parent itself hang in a call */
-
-	parent_q = mq_create(qname, CAPACITY, MAX_MSG, 0600);
-	if (!parent_q) {
-		fprintf(stderr, "prog_exactly_once: FAIL: mq_create(%s): %s (%s)\n", qname,
-		        strerror(errno), mq_errdetail());
-		qname[0] = '\0';
+	if (!tp_start("prog_exactly_once", "eo", CAPACITY, MAX_MSG, DEADLINE_S + 60,
+	              "wedged: the parent hung in a call (backstop alarm)"))
 		return 1;
-	}
 	printf("prog_exactly_once: queue %s, %d producers x %u messages, %d consumers, "
 	       "capacity %d, max_msg %d, seed 0x%" PRIx64 "\n",
-	       qname, NPROD, n_per_producer, NCONS, CAPACITY, MAX_MSG, seed);
+	       tp.qname, NPROD, n_per_producer, NCONS, CAPACITY, MAX_MSG, seed);
 
-	double t0 = now_s();
+	double t0 = tp_now_s();
 	for (int c = 0; c < NCONS; c++)
-		kids[NPROD + c] = spawn(run_consumer, c);
+		tp.kids[NPROD + c] = spawn(run_consumer, c);
 	for (int p = 0; p < NPROD; p++)
-		kids[p] = spawn(run_producer, p);
+		tp.kids[p] = spawn(run_producer, p);
 
 	/* Wait for every child, with a deadline. */
 	char reason[512] = "";
@@ -350,9 +255,9 @@ int main(int argc, char **argv)
 		pid_t pid = waitpid(-1, &st, WNOHANG);
 		if (pid > 0) {
 			for (int i = 0; i < NCHILD; i++) {
-				if (kids[i] != pid)
+				if (tp.kids[i] != pid)
 					continue;
-				kids[i] = 0;
+				tp.kids[i] = 0;
 				live--;
 				producers_live -= i < NPROD;
 				if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0) && !reason[0]) {
@@ -367,7 +272,7 @@ int main(int argc, char **argv)
 			}
 			continue;
 		}
-		double now = now_s();
+		double now = tp_now_s();
 		if (now - t0 > DEADLINE_S) {
 			wedged = 1;
 			break;
@@ -378,7 +283,7 @@ int main(int argc, char **argv)
 			last_progress = now;
 		} else if (!stalled && producers_live == 0 && now - last_progress > STALL_S) {
 			struct mq_stats cur;
-			if (mq_stats(parent_q, &cur) == 0 && cur.depth == 0) {
+			if (mq_stats(tp.q, &cur) == 0 && cur.depth == 0) {
 				stalled = 1;
 				if (!reason[0])
 					snprintf(reason, sizeof(reason),
@@ -392,12 +297,12 @@ int main(int argc, char **argv)
 		struct timespec ts = {0, 5 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	double secs = now_s() - t0;
+	double secs = tp_now_s() - t0;
 	struct mq_stats st;
 	memset(&st, 0, sizeof(st));
-	int stats_rc = mq_stats(parent_q, &st);
+	int stats_rc = mq_stats(tp.q, &st);
 	if (wedged) {
-		kill_children();
+		tp_kill_children();
 		printf("prog_exactly_once: messages=%" PRIu64 "/%" PRIu64 " seconds=%.2f FAIL: "
 		       "wedged: children still running after %d s (depth %" PRIu64
 		       ", enqueued %" PRIu64 ", dequeued %" PRIu64 "); all SIGKILLed\n",
@@ -487,13 +392,13 @@ int main(int argc, char **argv)
 		         st.capacity, CAPACITY);
 
 	/* Clean up now, and check that nothing is left in /dev/shm. */
-	mq_detach(parent_q);
-	parent_q = NULL;
-	if (mq_remove(qname) != 0 && !reason[0])
-		snprintf(reason, sizeof(reason), "mq_remove(%s): %s", qname, strerror(errno));
-	qname[0] = '\0';
-	if (access(shm_path, F_OK) == 0 && !reason[0])
-		snprintf(reason, sizeof(reason), "%s still exists after mq_remove", shm_path);
+	mq_detach(tp.q);
+	tp.q = NULL;
+	if (mq_remove(tp.qname) != 0 && !reason[0])
+		snprintf(reason, sizeof(reason), "mq_remove(%s): %s", tp.qname, strerror(errno));
+	tp.qname[0] = '\0';
+	if (access(tp.shm_path, F_OK) == 0 && !reason[0])
+		snprintf(reason, sizeof(reason), "%s still exists after mq_remove", tp.shm_path);
 
 	printf("prog_exactly_once: messages=%" PRIu64 " bytes=%" PRIu64 " seconds=%.2f "
 	       "(%.0f msg/s; blocked sends %" PRIu64 ", blocked recvs %" PRIu64
