@@ -22,6 +22,7 @@
 
 #include "broker.h"
 #include "testcheck.h"
+#include "teststatus.h"
 
 /* Queue names go to the registry of testcheck.h. The web root is made
  * once, by main(). */
@@ -212,25 +213,9 @@ START_TEST(test_status)
 	ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(b, "uptime_s")));
 	const cJSON *q = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "queues"), 0);
 	ck_assert_ptr_nonnull(q);
-	static const char *const keys[] = {"name",
-	                                   "capacity",
-	                                   "max_msg_size",
-	                                   "depth",
-	                                   "high_water",
-	                                   "enqueued_total",
-	                                   "dequeued_total",
-	                                   "bytes_enqueued_total",
-	                                   "bytes_dequeued_total",
-	                                   "blocked_sends_total",
-	                                   "blocked_recvs_total",
-	                                   "recoveries_total",
-	                                   "rates",
-	                                   "producers",
-	                                   "consumers",
-	                                   "clients"};
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-		ck_assert_msg(cJSON_GetObjectItem(q, keys[i]) != NULL, "no \"%s\" in %s", keys[i],
-		              r.body);
+	for (size_t i = 0; i < STATUS_QUEUE_KEYS; i++)
+		ck_assert_msg(cJSON_GetObjectItem(q, status_queue_keys[i]) != NULL,
+		              "no \"%s\" in %s", status_queue_keys[i], r.body);
 	ck_assert_str_eq(cJSON_GetObjectItem(q, "name")->valuestring, qname);
 	ck_assert_int_eq(cJSON_GetObjectItem(q, "capacity")->valueint, 8);
 	ck_assert_int_eq(cJSON_GetObjectItem(q, "max_msg_size")->valueint, 256);

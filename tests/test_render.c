@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "broker.h"
+#include "teststatus.h"
 
 #define BIG_ENQ   ((UINT64_C(1) << 40) + 3)  /* beyond 32 bits */
 #define BIG_BYTES UINT64_C(1000000000000000) /* 1e15: cJSON alone would print "1e+15" */
@@ -99,26 +100,6 @@ static const char *str(const cJSON *o, const char *key)
 	return x->valuestring;
 }
 
-/* The keys DESIGN.md fixes for one element of "queues". */
-static const char *const queue_keys[] = {
-        "name",
-        "capacity",
-        "max_msg_size",
-        "depth",
-        "high_water",
-        "enqueued_total",
-        "dequeued_total",
-        "bytes_enqueued_total",
-        "bytes_dequeued_total",
-        "blocked_sends_total",
-        "blocked_recvs_total",
-        "recoveries_total",
-        "rates",
-        "producers",
-        "consumers",
-        "clients",
-};
-
 START_TEST(test_status_broker_object)
 {
 	struct broker_view v;
@@ -154,8 +135,8 @@ START_TEST(test_status_queue_keys_and_values)
 	cJSON *doc = parse_status(&v, NULL);
 	const cJSON *q = cJSON_GetArrayItem(get(doc, "queues"), 0);
 	ck_assert(cJSON_IsObject(q));
-	for (size_t i = 0; i < sizeof(queue_keys) / sizeof(queue_keys[0]); i++)
-		get(q, queue_keys[i]);
+	for (size_t i = 0; i < STATUS_QUEUE_KEYS; i++)
+		get(q, status_queue_keys[i]);
 
 	ck_assert_str_eq(str(q, "name"), "/messagequeue");
 	ck_assert_double_eq(num(q, "capacity"), 1024);
