@@ -16,46 +16,14 @@ BROKER=$(realpath "$1")
 MQLOAD=$(realpath "$2")
 [ -x "$BROKER" ] || { echo "FAIL: $TEST: $BROKER is not an executable" >&2; exit 1; }
 [ -x "$MQLOAD" ] || { echo "FAIL: $TEST: $MQLOAD is not an executable" >&2; exit 1; }
-# Only the standard library of Python 3 is used; the system's interpreter is
-# preferred (a version manager's shim can cost half a second a call).
-PYTHON=/usr/bin/python3
-[ -x "$PYTHON" ] || PYTHON=$(command -v python3 || echo python3)
-for tool in curl "$PYTHON" setpriv timeout; do
-	command -v "$tool" >/dev/null ||
-		{ echo "FAIL: $TEST: needs '$tool' (Debian: apt-get install curl python3 util-linux coreutils)" >&2; exit 1; }
-done
-
-Q="/mqbt-$TEST-$$"
-exec 3>&2 # the test's own stderr, for messages written while 2 is silenced
 AS_USER=() # setpriv options the broker runs with (e.g. --reuid 65534 ...)
-TMP=$(mktemp -d "/tmp/mqbt-$TEST.XXXXXX")
-PIDS=()
-CLEANUPS=() # extra commands the trap runs last (e.g. removing packages)
 
-cleanup() {
-	local rc=$? pid c
-	trap - EXIT INT TERM
-	{
-		for pid in "${PIDS[@]}"; do
-			kill -KILL "$pid" || true
-		done
-		for pid in "${PIDS[@]}"; do
-			wait "$pid" || true
-		done
-	} 2>/dev/null
-	for c in "${CLEANUPS[@]}"; do
-		eval "$c" || true
-	done
-	rm -f "/dev/shm$Q" "/dev/shm$Q"-*
-	rm -rf "$TMP"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "FAIL: $TEST: interrupted" >&2; exit 130' INT TERM
-
-# fail, forget, exited, wait_until, wait_exit, sanitizer_clean:
+# PYTHON, need_tools, test_scaffold, fail, forget, exited, wait_until,
+# wait_exit, sanitizer_clean:
 # shellcheck source=../lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+need_tools curl "$PYTHON" setpriv timeout
+test_scaffold mqbt
 
 # run_bg VAR COMMAND...: start COMMAND in the background (remembered for the
 # trap); its pid goes to VAR. Brokers get PR_SET_PDEATHSIG through setpriv,

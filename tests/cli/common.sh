@@ -16,46 +16,12 @@ BROKER=$(realpath "$2")
 MANPAGE=${3:-}
 [ -x "$MQCTL" ] || { echo "FAIL: $TEST: $MQCTL is not an executable" >&2; exit 1; }
 [ -x "$BROKER" ] || { echo "FAIL: $TEST: $BROKER is not an executable" >&2; exit 1; }
-# Only the standard library of Python 3 is used; the system's interpreter is
-# preferred (a version manager's shim can cost half a second a call).
-PYTHON=/usr/bin/python3
-[ -x "$PYTHON" ] || PYTHON=$(command -v python3 || echo python3)
-for tool in curl "$PYTHON" setpriv timeout cmp od; do
-	command -v "$tool" >/dev/null ||
-		{ echo "FAIL: $TEST: needs '$tool' (Debian: apt-get install curl python3 util-linux coreutils diffutils)" >&2; exit 1; }
-done
-
-Q="/mqct-$TEST-$$"
-exec 3>&2 # the test's own stderr, for messages written while 2 is redirected
-TMP=$(mktemp -d "/tmp/mqct-$TEST.XXXXXX")
-PIDS=()
-CLEANUPS=() # extra commands the trap runs (e.g. stopping a tmux server)
-
-cleanup() {
-	local rc=$? pid c
-	trap - EXIT INT TERM
-	{
-		for c in "${CLEANUPS[@]}"; do
-			eval "$c" || true
-		done
-		for pid in "${PIDS[@]}"; do
-			kill -KILL "$pid" || true
-		done
-		for pid in "${PIDS[@]}"; do
-			wait "$pid" || true
-		done
-	} 2>/dev/null
-	rm -f "/dev/shm$Q" "/dev/shm$Q"-*
-	rm -rf "$TMP"
-	[ "$rc" -ne 0 ] || echo "PASS: $TEST"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'echo "FAIL: $TEST: interrupted" >&3; exit 130' INT TERM
-
-# fail, forget, exited, wait_until, wait_exit, sanitizer_clean:
+# PYTHON, need_tools, test_scaffold, fail, forget, exited, wait_until,
+# wait_exit, sanitizer_clean:
 # shellcheck source=../lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+need_tools curl "$PYTHON" setpriv timeout cmp od
+test_scaffold mqct pass
 
 # run_bg VAR COMMAND...: start COMMAND in the background (remembered for the
 # trap) with PR_SET_PDEATHSIG, so even a SIGKILLed test leaves nothing behind;

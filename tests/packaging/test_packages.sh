@@ -38,7 +38,6 @@ build=$(realpath "$build")
 set -- "$build/broker/mqbroker" "$build/broker/mqbroker"
 # shellcheck source=../broker/common.sh
 source "$src/tests/broker/common.sh"
-PYTHON=${PYTHON:-python3}
 
 deb() { ls "$build"/debs/"$1"_*.deb; }
 version=$(dpkg-deb -f "$(deb mqbroker)" Version)
