@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -232,6 +233,33 @@ START_TEST(test_create_over_foreign_file_is_eexist)
 	ck_assert_int_eq(stat(qpath, &st), 0);
 	ck_assert_int_eq(st.st_size, 11); /* not truncated or reinitialised */
 	ck_assert_int_eq(unlink(qpath), 0);
+}
+END_TEST
+
+/* A creator killed halfway through mq_create (here by SIGXFSZ while it
+ * allocates the queue's memory, as a SIGKILL could at any point) leaves no
+ * file behind: a half-made one would be refused as corrupt by every attach
+ * and broker start until someone recreated it. */
+START_TEST(test_create_killed_midway_leaves_nothing)
+{
+	pid_t pid = fork_child();
+	if (pid == 0) {
+		struct rlimit lim = {64 * 1024, 64 * 1024};
+		if (setrlimit(RLIMIT_FSIZE, &lim) != 0)
+			_exit(2);
+		signal(SIGXFSZ, SIG_DFL);
+		mq_create(qname, 1024, 4096, 0600); /* 4 MiB: killed in posix_fallocate */
+		_exit(3);
+	}
+	ck_assert_int_eq(wait_child(pid), 1000 + SIGXFSZ);
+	struct stat st;
+	errno = 0;
+	ck_assert_msg(stat(qpath, &st) != 0 && errno == ENOENT,
+	              "the killed creator left %s behind (%lld bytes)", qpath, (long long)st.st_size);
+	mq_t *q = mq_create(qname, 4, 16, 0600);
+	ck_assert_ptr_nonnull(q);
+	ck_assert_int_eq(mq_detach(q), 0);
+	ck_assert_int_eq(mq_remove(qname), 0);
 }
 END_TEST
 
@@ -1257,6 +1285,7 @@ static Suite *segment_suite(void)
 	tcase_add_test(tc, test_attach_null_means_default_name);
 	tcase_add_test(tc, test_second_create_is_eexist);
 	tcase_add_test(tc, test_create_over_foreign_file_is_eexist);
+	tcase_add_test(tc, test_create_killed_midway_leaves_nothing);
 	tcase_add_test(tc, test_missing_queue_is_enoent);
 	tcase_add_test(tc, test_longest_name_is_valid);
 	suite_add_tcase(s, tc);

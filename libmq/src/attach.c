@@ -77,6 +77,50 @@ static void handle_free(struct mq *q)
 	free(q);
 }
 
+/* The directory glibc's shm_open keeps POSIX shared memory in, on Linux. */
+#define SHM_DIR "/dev/shm"
+
+/* create_file: the file of a new queue NAME, owner-only (the requested mode
+ * is applied once the header is complete). Normally an unnamed file in
+ * SHM_DIR (O_TMPFILE) that publish_file names once the queue is complete, so
+ * a creator killed halfway leaves nothing behind: a half-made file would be
+ * refused as corrupt by every attach and broker start. Where O_TMPFILE or
+ * /proc is missing, shm_open(O_EXCL) names it at once (*NAMED = 1). Returns the
+ * descriptor, or -1 with errno (EEXIST: the name is taken). */
+static int create_file(const char *name, int *named)
+{
+	char path[sizeof(SHM_DIR) + MQ_NAME_MAX];
+	struct stat st;
+	snprintf(path, sizeof(path), SHM_DIR "%s", name);
+	/* Fail early, before the memory is allocated; publish_file decides. */
+	if (stat(path, &st) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	*named = 0;
+	if (access("/proc/self/fd", X_OK) == 0) { /* publish_file needs it */
+		int fd = open(SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+			return fd;
+	}
+	*named = 1;
+	return shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+}
+
+/* publish_file: give the unnamed file FD the queue's NAME, atomically: the
+ * queue appears whole or not at all. Returns 0 or an errno (EEXIST: another
+ * process took NAME meanwhile). linkat through /proc/self/fd is the
+ * unprivileged way to name an O_TMPFILE file (see open(2)). */
+static int publish_file(int fd, const char *name)
+{
+	char proc[32], path[sizeof(SHM_DIR) + MQ_NAME_MAX];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	snprintf(path, sizeof(path), SHM_DIR "%s", name);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) != 0)
+		return errno;
+	return 0;
+}
+
 mq_t *attach_create(const char *name, size_t capacity, size_t max_msg, mode_t mode, int flags)
 {
 	if (!attach_name_valid(name))
@@ -99,9 +143,8 @@ mq_t *attach_create(const char *name, size_t capacity, size_t max_msg, mode_t mo
 		return error_null(EINVAL, "mq_create %s: %zu x %zu bytes does not fit in memory",
 		                  name, capacity, max_msg);
 
-	/* Created owner-only; the requested mode is applied once the header is
-	 * complete, so other users cannot even open a half-made segment. */
-	int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int named;
+	int fd = create_file(name, &named);
 	if (fd < 0) {
 		int err = errno;
 		return error_null(err, "mq_create %s: %s%s", name, strerror(err),
@@ -129,13 +172,17 @@ mq_t *attach_create(const char *name, size_t capacity, size_t max_msg, mode_t mo
 		err = errno;
 	if (!err && !(flags & MQ_OPEN_OBSERVE))
 		err = client_claim(q);
+	if (!err && !named)
+		err = publish_file(fd, name);
 	if (err) {
-		shm_unlink(name);
+		if (named)
+			shm_unlink(name);
 		if (q)
 			handle_free(q);
 		else
 			close(fd);
-		return error_null(err, "mq_create %s: %s", name, strerror(err));
+		return error_null(err, "mq_create %s: %s%s", name, strerror(err),
+		                  err == EEXIST ? " (mq_remove it, or attach to it)" : "");
 	}
 	return q;
 }
