@@ -255,7 +255,8 @@ START_TEST(test_create_killed_midway_leaves_nothing)
 	struct stat st;
 	errno = 0;
 	ck_assert_msg(stat(qpath, &st) != 0 && errno == ENOENT,
-	              "the killed creator left %s behind (%lld bytes)", qpath, (long long)st.st_size);
+	              "the killed creator left %s behind (%lld bytes)", qpath,
+	              (long long)st.st_size);
 	mq_t *q = mq_create(qname, 4, 16, 0600);
 	ck_assert_ptr_nonnull(q);
 	ck_assert_int_eq(mq_detach(q), 0);
