@@ -413,7 +413,8 @@ int main(int argc, char **argv)
 
 	static struct broker b;
 	char err[1024] = "";
-	int rc = owner_open(&o.own, &b.q, err, sizeof(err));
+	int created = 0;
+	int rc = owner_open(&o.own, &b.q, &created, err, sizeof(err));
 	if (rc != BROKER_EXIT_OK) {
 		fprintf(stderr, "mqbroker: %s\n", err);
 		return rc;
@@ -441,7 +442,12 @@ int main(int argc, char **argv)
 	if (!http) {
 		int why = errno; /* before anything that may change it */
 		fprintf(stderr, "mqbroker: %s\n", err);
-		owner_close(b.q);
+		/* A queue this run created holds nothing yet: take it away again,
+		 * so a failed start leaves the system as it found it. */
+		if (created)
+			owner_discard(b.q, b.name);
+		else
+			owner_close(b.q);
 		return why == EADDRINUSE || why == EACCES || why == EADDRNOTAVAIL
 		               ? BROKER_EXIT_LISTEN
 		               : (why == EINVAL ? BROKER_EXIT_USAGE : BROKER_EXIT_RUNTIME);

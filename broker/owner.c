@@ -1,18 +1,16 @@
-/* owner.c - create or adopt the segment, the one-broker lock, heartbeat, dead-client sweep. */
+/* owner.c - create or adopt the segment (with its ownership checked), the broker lock, heartbeat,
+ * sweep. */
 #include <errno.h>
-#include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "atomics.h"
 #include "broker.h"
-#include "client.h"
-#include "handle.h"
+#include "libmq_admin.h"
 #include "owner.h"
 
 void broker_log(const char *fmt, ...)
@@ -25,13 +23,6 @@ void broker_log(const char *fmt, ...)
 	fprintf(stderr, "mqbroker: %s\n", line);
 }
 
-static int lock_broker(mq_t *q)
-{
-	struct flock fl = {
-	        .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = MQ_LOCK_BROKER, .l_len = 1};
-	return fcntl(q->fd, F_OFD_SETLK, &fl) == 0 ? 0 : errno;
-}
-
 static int exit_for(int err)
 {
 	switch (err) {
@@ -42,15 +33,66 @@ static int exit_for(int err)
 		return BROKER_EXIT_SEGMENT;
 	case EINVAL:
 		return BROKER_EXIT_USAGE;
+	case EAGAIN:
+		return BROKER_EXIT_RUNNING;
 	default:
 		return BROKER_EXIT_RUNTIME;
 	}
 }
 
+/* user_name: the name of UID into BUF ("uid N" if it has none). */
+static const char *user_name(uid_t uid, char *buf, size_t len)
+{
+	struct passwd *pw = getpwuid(uid);
+	if (pw)
+		snprintf(buf, len, "%s (uid %u)", pw->pw_name, (unsigned)uid);
+	else
+		snprintf(buf, len, "uid %u", (unsigned)uid);
+	return buf;
+}
+
+/* check_ownership: refuse an existing queue another user could have
+ * planted or can still write: owned by someone else than us (or the
+ * trusted user), or with more permissions than we were told to give. A
+ * chmod now would not help: whoever had it open keeps their mapping. */
+static int check_ownership(const struct owner_opts *o, mq_t *q, char *err, size_t errlen)
+{
+	struct stat st;
+	if (fstat(mq_fd(q), &st) != 0) {
+		snprintf(err, errlen, "queue %s: fstat: %s", o->name, strerror(errno));
+		return BROKER_EXIT_RUNTIME;
+	}
+	char owner[64], me[64];
+	if (st.st_uid != geteuid() && !(o->trust_set && st.st_uid == o->trust_uid)) {
+		snprintf(err, errlen,
+		         "queue %s is owned by %s, not by this broker's user %s: another user may "
+		         "have planted it; check it ('mqctl check -q %s') and remove it ('rm "
+		         "/dev/shm%s'), or run mqbroker as its owner%s",
+		         o->name, user_name(st.st_uid, owner, sizeof(owner)),
+		         user_name(geteuid(), me, sizeof(me)), o->name, o->name,
+		         geteuid() == 0 ? " (or with --trust-owner USER for the service user)"
+		                        : "");
+		return BROKER_EXIT_PERMISSION;
+	}
+	mode_t extra = (st.st_mode & 0777) & ~o->mode;
+	if (extra) {
+		snprintf(err, errlen,
+		         "queue %s has mode %04o, which grants more than this broker's mode %04o "
+		         "(%s): whoever has it open keeps that access; check it ('mqctl check -q "
+		         "%s') "
+		         "and remove it ('rm /dev/shm%s'), or give --mode %04o",
+		         o->name, (unsigned)(st.st_mode & 0777), (unsigned)o->mode,
+		         (extra & S_IWOTH) ? "world-writable" : "extra bits", o->name, o->name,
+		         (unsigned)(st.st_mode & 0777));
+		return BROKER_EXIT_PERMISSION;
+	}
+	return BROKER_EXIT_OK;
+}
+
 /* apply_access: give the segment the mode and group asked for. */
 static int apply_access(const struct owner_opts *o, mq_t *q, char *err, size_t errlen)
 {
-	if (o->mode_set && fchmod(q->fd, o->mode) != 0) {
+	if (o->mode_set && fchmod(mq_fd(q), o->mode) != 0) {
 		snprintf(err, errlen, "queue %s: cannot set mode 0%o: %s", o->name,
 		         (unsigned)o->mode, strerror(errno));
 		return exit_for(errno);
@@ -62,7 +104,7 @@ static int apply_access(const struct owner_opts *o, mq_t *q, char *err, size_t e
 			         o->group);
 			return BROKER_EXIT_USAGE;
 		}
-		if (fchown(q->fd, (uid_t)-1, g->gr_gid) != 0) {
+		if (fchown(mq_fd(q), (uid_t)-1, g->gr_gid) != 0) {
 			snprintf(err, errlen, "queue %s: cannot give it to group %s: %s", o->name,
 			         o->group, strerror(errno));
 			return exit_for(errno);
@@ -71,17 +113,18 @@ static int apply_access(const struct owner_opts *o, mq_t *q, char *err, size_t e
 	return BROKER_EXIT_OK;
 }
 
+/* create: a new queue for O, locked as ours. */
 static int create(const struct owner_opts *o, mq_t **q, char *err, size_t errlen)
 {
-	*q = attach_create(o->name, o->capacity, o->max_msg, o->mode, MQ_OPEN_OBSERVE);
+	*q = mq_create_observed(o->name, o->capacity, o->max_msg, o->mode);
 	if (!*q) {
 		snprintf(err, errlen, "%s", mq_errdetail());
 		return exit_for(errno);
 	}
-	if (lock_broker(*q) != 0) { /* another broker created and locked it first? */
-		snprintf(err, errlen, "queue %s: cannot take the broker lock: %s", o->name,
-		         strerror(errno));
+	if (mq_broker_lock(*q) != 0) { /* another broker created and locked it first? */
+		snprintf(err, errlen, "%s", mq_errdetail());
 		mq_detach(*q);
+		*q = NULL;
 		return BROKER_EXIT_RUNNING;
 	}
 	broker_log("created %s: capacity %zu messages of up to %zu bytes, mode 0%o", o->name,
@@ -116,15 +159,18 @@ static int geometry_differs(const struct owner_opts *o, const struct mq_stats *s
 	return 0;
 }
 
-static int open_attempt(const struct owner_opts *o, mq_t **q, char *err, size_t errlen, int attempt)
+static int open_attempt(const struct owner_opts *o, mq_t **q, int *created, char *err,
+                        size_t errlen, int attempt)
 {
-	*q = attach_open(o->name, MQ_OPEN_OBSERVE);
+	*created = 0;
+	*q = mq_observe(o->name);
 	if (!*q && errno == ENOENT) {
 		int rc = create(o, q, err, errlen);
 		if (rc != BROKER_EXIT_OK && errno == EEXIST && attempt == 0) /* lost a race */
-			return open_attempt(o, q, err, errlen, 1);
+			return open_attempt(o, q, created, err, errlen, 1);
 		if (rc != BROKER_EXIT_OK || !*q)
 			return rc;
+		*created = 1;
 		return apply_access(o, *q, err, errlen);
 	}
 	if (!*q && errno == EPROTO) {
@@ -142,6 +188,7 @@ static int open_attempt(const struct owner_opts *o, mq_t **q, char *err, size_t 
 			return exit_for(errno);
 		}
 		int rc = create(o, q, err, errlen);
+		*created = rc == BROKER_EXIT_OK;
 		return rc != BROKER_EXIT_OK ? rc : apply_access(o, *q, err, errlen);
 	}
 	if (!*q) {
@@ -149,21 +196,22 @@ static int open_attempt(const struct owner_opts *o, mq_t **q, char *err, size_t 
 		return exit_for(errno);
 	}
 
-	/* It exists and is a sound libmq queue: is another broker serving it? */
-	int lerr = lock_broker(*q);
-	if (lerr) {
-		int pid = mq_load_relaxed(&(*q)->shm->broker_pid);
-		if (lerr == EAGAIN || lerr == EACCES)
-			snprintf(err, errlen,
-			         "queue %s is already served by mqbroker pid %d; stop it first, or "
-			         "use --name for another queue",
-			         o->name, pid);
+	/* It exists and is a sound libmq queue: is it ours to adopt, and is
+	 * another broker serving it? */
+	int rc = check_ownership(o, *q, err, errlen);
+	if (rc == BROKER_EXIT_OK && mq_broker_lock(*q) != 0) {
+		int e = errno;
+		if (e == EAGAIN)
+			snprintf(err, errlen, "%s; stop it first, or use --name for another queue",
+			         mq_errdetail());
 		else
-			snprintf(err, errlen, "queue %s: cannot take the broker lock: %s", o->name,
-			         strerror(lerr));
+			snprintf(err, errlen, "%s", mq_errdetail());
+		rc = e == EAGAIN ? BROKER_EXIT_RUNNING : BROKER_EXIT_RUNTIME;
+	}
+	if (rc != BROKER_EXIT_OK) {
 		mq_detach(*q);
 		*q = NULL;
-		return lerr == EAGAIN || lerr == EACCES ? BROKER_EXIT_RUNNING : BROKER_EXIT_RUNTIME;
+		return rc;
 	}
 	struct mq_stats st;
 	mq_stats(*q, &st);
@@ -193,51 +241,56 @@ static int open_attempt(const struct owner_opts *o, mq_t **q, char *err, size_t 
 			keep.max_msg = (size_t)st.max_msg_size;
 		mq_remove(o->name);
 		mq_detach(*q);
-		int rc = create(&keep, q, err, errlen);
+		rc = create(&keep, q, err, errlen);
+		*created = rc == BROKER_EXIT_OK;
 		return rc != BROKER_EXIT_OK ? rc : apply_access(o, *q, err, errlen);
 	}
-	if (st.broker_pid)
-		broker_log("adopted %s: %llu messages queued, %u clients attached (previous broker "
-		           "pid %d is gone)",
-		           o->name, (unsigned long long)st.depth, st.clients, st.broker_pid);
+	if (st.broker_pid && st.broker_pid != (int32_t)getpid())
+		broker_log("adopted %s: %llu messages queued, %llu leased, %u clients attached "
+		           "(previous broker pid %d is gone)",
+		           o->name, (unsigned long long)st.depth, (unsigned long long)st.in_flight,
+		           st.clients, st.broker_pid);
 	else
-		broker_log("adopted %s: %llu messages queued, %u clients attached", o->name,
-		           (unsigned long long)st.depth, st.clients);
+		broker_log("adopted %s: %llu messages queued, %llu leased, %u clients attached",
+		           o->name, (unsigned long long)st.depth, (unsigned long long)st.in_flight,
+		           st.clients);
 	return apply_access(o, *q, err, errlen);
 }
 
-int owner_open(const struct owner_opts *o, mq_t **q, char *err, size_t errlen)
+int owner_open(const struct owner_opts *o, mq_t **q, int *created, char *err, size_t errlen)
 {
-	return open_attempt(o, q, err, errlen, 0);
+	return open_attempt(o, q, created, err, errlen, 0);
+}
+
+void owner_discard(mq_t *q, const char *name)
+{
+	if (!q)
+		return;
+	if (mq_remove(name) == 0)
+		broker_log("removed %s again: this start failed before serving it", name);
+	mq_detach(q);
 }
 
 void owner_beat(mq_t *q)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	mq_store_relaxed(&q->shm->broker_pid, (int32_t)getpid());
-	mq_store_relaxed(&q->shm->broker_heartbeat_ns,
-	                 (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+	mq_broker_beat(q);
 }
 
 int owner_sweep(mq_t *q)
 {
-	int32_t pids[MQ_CLIENTS_MAX];
-	for (unsigned i = 0; i < MQ_CLIENTS_MAX; i++)
-		pids[i] = mq_load_relaxed(&q->shm->clients[i].state) == MQ_CLIENT_ACTIVE
-		                  ? mq_load_relaxed(&q->shm->clients[i].pid)
-		                  : 0;
-	int n = client_reap(q);
-	if (n <= 0)
-		return n;
-	for (unsigned i = 0; i < MQ_CLIENTS_MAX; i++)
-		if (pids[i] && mq_load_relaxed(&q->shm->clients[i].state) == MQ_CLIENT_DEAD)
-			broker_log(
-			        "client pid %d of %s died attached; cleaned up (%llu sent, %llu "
-			        "received)",
-			        pids[i], q->name,
-			        (unsigned long long)mq_load_relaxed(&q->shm->clients[i].sent),
-			        (unsigned long long)mq_load_relaxed(&q->shm->clients[i].received));
+	struct mq_reaped dead[MQ_CLIENTS_MAX];
+	/* A short wait for the queue's locks: a busy queue is swept next tick. */
+	int n = mq_reap(q, dead, MQ_CLIENTS_MAX, 100);
+	if (n < 0) {
+		if (errno != ETIMEDOUT && errno != EINTR)
+			broker_log("sweep of %s: %s", mq_name(q), mq_errdetail());
+		return -1;
+	}
+	for (int i = 0; i < n && i < MQ_CLIENTS_MAX; i++)
+		broker_log(
+		        "client pid %d of %s died attached; cleaned up (%llu sent, %llu received)",
+		        (int)dead[i].pid, mq_name(q), (unsigned long long)dead[i].sent_total,
+		        (unsigned long long)dead[i].received_total);
 	return n;
 }
 
@@ -245,7 +298,6 @@ void owner_close(mq_t *q)
 {
 	if (!q)
 		return;
-	mq_store_relaxed(&q->shm->broker_pid, 0);
-	mq_store_relaxed(&q->shm->broker_heartbeat_ns, 0);
+	mq_broker_unlock(q);
 	mq_detach(q); /* closing the fd drops the broker lock */
 }

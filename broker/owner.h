@@ -24,19 +24,31 @@ struct owner_opts {
 	int mode_set;
 	const char *group; /* NULL: leave the group alone */
 	int recreate;      /* replace an incompatible or corrupt segment */
+	/* Besides our own user, the user whose queues we adopt (root adopting
+	 * the service user's queues), if trust_set. */
+	uid_t trust_uid;
+	int trust_set;
 };
 
 /* owner_open: create or adopt the queue of O and take the broker lock.
- * Returns BROKER_EXIT_OK with *Q set (an observer handle), or another
- * BROKER_EXIT_* with a one-line message in ERR (ERRLEN bytes). Notable
- * events (created, adopted with N messages, recreated) go to the log. */
-int owner_open(const struct owner_opts *o, mq_t **q, char *err, size_t errlen);
+ * Returns BROKER_EXIT_OK with *Q set (an observer handle) and *CREATED
+ * saying whether this call made the queue, or another BROKER_EXIT_* with a
+ * one-line message in ERR (ERRLEN bytes). Notable events (created, adopted
+ * with N messages, recreated) go to the log. A queue owned by a user other
+ * than ours (or the trusted one), or whose mode grants more than O->mode, is
+ * refused (BROKER_EXIT_PERMISSION): another user may have planted it. */
+int owner_open(const struct owner_opts *o, mq_t **q, int *created, char *err, size_t errlen);
+
+/* owner_discard: undo a start-up that failed after owner_open created Q:
+ * remove the queue again (it holds nothing) and close Q. */
+void owner_discard(mq_t *q, const char *name);
 
 /* owner_beat: record the broker's heartbeat in the segment. */
 void owner_beat(mq_t *q);
 
-/* owner_sweep: find clients that died attached, mark them dead, count a
- * recovery for each and log their pids. Returns how many were found. */
+/* owner_sweep: find clients that died attached, deliver again what they held
+ * leased, free what they reserved, mark them dead and log their pids.
+ * Returns how many were found, or -1 (logged). */
 int owner_sweep(mq_t *q);
 
 /* owner_close: clear the broker pid, drop the lock and detach. The segment

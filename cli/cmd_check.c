@@ -9,25 +9,30 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "atomics.h"
-#include "client.h"
-#include "handle.h"
 #include "broker.h"
+#include "libmq_admin.h"
 #include "mqctl.h"
-#include "segment.h"
+
+/* The first bytes of every libmq segment: "LBQMSEG1" (little-endian) and the
+ * layout version this mqctl's libmq reads (a layout change bumps it). */
+#define SEG_MAGIC      UINT64_C(0x314745534d51424c)
+#define SEG_HEADER_MIN 64
 
 void check_usage(FILE *f)
 {
 	fprintf(f,
 	        "Usage: mqctl check [-q NAME] [--unlink-stale]\n"
 	        "Check a queue's segment without using it (mqctl does not attach as a\n"
-	        "client): the file, magic, layout version, geometry, indices and slots, the\n"
-	        "attached processes (alive or dead) and the broker (alive or not). Prints\n"
-	        "one line per finding, then a verdict line, and exits with it:\n"
+	        "client): the file, magic, layout version, geometry, positions and chunks,\n"
+	        "the queue's two locks and their holders, the attached processes (alive or\n"
+	        "dead) and the broker (alive or not). Prints one line per finding, then a\n"
+	        "verdict line, and exits with it:\n"
 	        "  healthy   valid, and a live mqbroker serves it                    exit 0\n"
 	        "  missing   no such queue                                           exit 3\n"
-	        "  damaged   corrupt, truncated, not a libmq queue or of another\n"
-	        "            layout version (the line says which)                    exit 6\n"
+	        "  damaged   corrupt, truncated, not a libmq queue, of another layout\n"
+	        "            version, world-writable, or a lock or operation record\n"
+	        "            left by a holder that is gone or is garbage (the line\n"
+	        "            says which)                                             exit 6\n"
 	        "  stale     valid, but no live mqbroker (clients may still use it;\n"
 	        "            'mqbroker -n NAME' adopts it with its messages)          exit 7\n"
 	        "\n"
@@ -47,53 +52,44 @@ static void check_header(int fd, off_t size)
 {
 	uint64_t magic;
 	uint32_t version;
-	if (size < (off_t)(sizeof(magic) + sizeof(version)) ||
+	if (size < SEG_HEADER_MIN ||
 	    pread(fd, &magic, sizeof(magic), 0) != (ssize_t)sizeof(magic) ||
 	    pread(fd, &version, sizeof(version), 8) != (ssize_t)sizeof(version)) {
-		printf("header: %lld bytes, too short for a header of %zu bytes\n", (long long)size,
-		       sizeof(struct mq_shm));
+		printf("header: %lld bytes, too short for a header\n", (long long)size);
 		return;
 	}
-	if (magic != MQ_MAGIC) {
+	if (magic != SEG_MAGIC) {
 		printf("magic: 0x%016" PRIx64 ", not a libmq queue (want 0x%016" PRIx64 ")\n",
-		       magic, MQ_MAGIC);
+		       magic, SEG_MAGIC);
 		return;
 	}
 	printf("magic: ok\n");
-	if (version == MQ_LAYOUT_VERSION)
-		printf("version: %u (ok)\n", version);
-	else
-		printf("version: %u, this mqctl reads layout version %u\n", version,
-		       MQ_LAYOUT_VERSION);
+	printf("version: %u\n", version);
 }
 
 /* check_clients: one finding per entry of the client table; returns how many
- * live processes have the queue attached. */
-static int check_clients(mq_t *q)
+ * live processes have the queue attached, their pids in LIVE (LEN bytes). */
+static int check_clients(mq_t *q, char *live, size_t len)
 {
-	struct mq_shm *s = q->shm;
-	int alive = 0, listed = 0;
-	for (unsigned i = 0; i < MQ_CLIENTS_MAX; i++) {
-		struct mq_client_slot *c = &s->clients[i];
-		uint32_t st = mq_load_acquire(&c->state);
-		if (st == MQ_CLIENT_FREE)
-			continue;
-		int pid = mq_load_relaxed(&c->pid);
-		const char *state;
-		if (st == MQ_CLIENT_DEAD) {
-			state = "dead, cleaned up";
-		} else if (client_alive(q, i)) {
-			state = "alive";
+	static struct mq_client_info c[MQ_CLIENTS_MAX];
+	int n = mq_clients(q, c, MQ_CLIENTS_MAX);
+	int alive = 0;
+	live[0] = 0;
+	for (int i = 0; i < n && i < MQ_CLIENTS_MAX; i++) {
+		char leases[64] = "";
+		if (c[i].in_flight)
+			snprintf(leases, sizeof(leases), ", %" PRIu64 " leased", c[i].in_flight);
+		printf("client: pid %d (%s, %" PRIu64 " sent, %" PRIu64 " received%s): %s\n",
+		       c[i].pid, render_role(c[i].role), c[i].sent_total, c[i].received_total,
+		       leases,
+		       c[i].alive ? "alive" : "dead (the broker's sweep gives back what it held)");
+		if (c[i].alive) {
+			size_t used = strlen(live);
+			snprintf(live + used, len - used, "%s%d", alive ? ", " : "", (int)c[i].pid);
 			alive++;
-		} else {
-			state = "dead, died attached (the broker's sweep cleans it up)";
 		}
-		printf("client: pid %d (%s, %" PRIu64 " sent, %" PRIu64 " received): %s\n", pid,
-		       render_role(mq_load_relaxed(&c->role)), (uint64_t)mq_load_relaxed(&c->sent),
-		       (uint64_t)mq_load_relaxed(&c->received), state);
-		listed++;
 	}
-	if (!listed)
+	if (n <= 0)
 		printf("clients: none attached\n");
 	return alive;
 }
@@ -104,29 +100,29 @@ static int unlink_stale(mq_t *q, const char *name, uint64_t depth)
 	/* Hold the broker lock while we decide: no mqbroker can adopt the
 	 * queue between our look and the unlink. (Clients need no broker; one
 	 * attaching in that instant keeps its mapping of the removed queue.) */
-	struct flock fl = {
-	        .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = MQ_LOCK_BROKER, .l_len = 1};
-	if (fcntl(q->fd, F_OFD_SETLK, &fl) != 0) {
-		if (errno == EAGAIN || errno == EACCES) {
+	if (mq_broker_lock(q) != 0) {
+		if (errno == EAGAIN) {
 			printf("not removed: an mqbroker started serving queue %s meanwhile\n",
 			       name);
 			return MQCTL_OK;
 		}
-		return fail(MQCTL_RUNTIME, "queue %s: cannot take the broker lock: %s", name,
-		            strerror(errno));
+		return fail(MQCTL_RUNTIME, "%s", mq_errdetail());
 	}
-	char live[256] = "";
+	char live[256];
+	static struct mq_client_info c[MQ_CLIENTS_MAX];
+	int n = mq_clients(q, c, MQ_CLIENTS_MAX);
 	int alive = 0;
-	for (unsigned i = 0; i < MQ_CLIENTS_MAX; i++) {
-		struct mq_client_slot *c = &q->shm->clients[i];
-		if (mq_load_acquire(&c->state) != MQ_CLIENT_ACTIVE || !client_alive(q, i))
+	live[0] = 0;
+	for (int i = 0; i < n && i < MQ_CLIENTS_MAX; i++) {
+		if (!c[i].alive)
 			continue;
 		size_t used = strlen(live);
 		snprintf(live + used, sizeof(live) - used, "%s%d", alive ? ", " : "",
-		         (int)mq_load_relaxed(&c->pid));
+		         (int)c[i].pid);
 		alive++;
 	}
 	if (alive) {
+		mq_broker_unlock(q);
 		printf("not removed: %d live process%s still use%s queue %s (pid %s) — stop "
 		       "%s first\n",
 		       alive, alive > 1 ? "es" : "", alive > 1 ? "" : "s", name, live,
@@ -194,11 +190,10 @@ int cmd_check(int argc, char **argv)
 	       (long long)st.st_size, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid,
 	       (unsigned)st.st_gid);
 	check_header(fd, st.st_size);
-	int broker = broker_lock_held(fd);
 	close(fd);
 
 	/* Then the whole segment, validated by libmq as any client would. */
-	mq_t *q = attach_open(name, MQ_OPEN_OBSERVE);
+	mq_t *q = mq_observe(name);
 	if (!q) {
 		int err = errno;
 		if (err == ENOENT) {
@@ -210,8 +205,7 @@ int cmd_check(int argc, char **argv)
 			                                               : exit_for_errno(err),
 			            "%s", mq_errdetail());
 		printf("segment: %s\n", mq_errdetail());
-		printf("broker: %s\n",
-		       broker > 0 ? "a live mqbroker holds the broker lock" : "none running");
+		printf("broker: none running (it refuses a damaged queue too)\n");
 		printf("damaged: queue %s cannot be used — 'mqbroker -n %s --recreate' replaces it "
 		       "(its messages are lost)\n",
 		       name, name);
@@ -220,20 +214,62 @@ int cmd_check(int argc, char **argv)
 		return MQCTL_DAMAGED;
 	}
 
-	struct mq_shm *s = q->shm;
 	struct mq_stats stats;
-	mq_stats(q, &stats);
+	struct mq_inspection in;
+	if (mq_stats(q, &stats) != 0 || mq_inspect(q, &in) != 0) {
+		int err = errno;
+		mq_detach(q);
+		return fail(exit_for_errno(err), "%s", mq_errdetail());
+	}
 	printf("geometry: %" PRIu64 " messages of up to %" PRIu64 " bytes, %" PRIu64
-	       "-byte slots (ok)\n",
-	       q->capacity, q->max_msg, q->slot_size);
-	printf("indices: head %" PRIu64 ", tail %" PRIu64 ", %" PRIu64 " queued (ok)\n",
-	       (uint64_t)mq_load_acquire(&s->head), (uint64_t)mq_load_acquire(&s->tail),
-	       stats.depth);
-	int alive = check_clients(q);
+	       "-byte chunks%s (ok)\n",
+	       in.capacity, in.max_msg_size, in.chunk_size, in.lifo ? ", large-message pool" : "");
+	printf("positions: head %" PRIu64 ", tail %" PRIu64 ", %" PRIu64 " queued, %" PRIu64
+	       " leased\n",
+	       in.head, in.tail, stats.depth, stats.in_flight);
+	printf("chunks: %" PRIu64 " free, %" PRIu64 " queued, %" PRIu64 " requeued, %" PRIu64
+	       " leased, %" PRIu64 " reserved, %" PRIu64 " being copied out\n",
+	       in.chunks_free, in.chunks_queued, in.chunks_requeued, in.chunks_leased,
+	       in.chunks_writing, in.chunks_taking);
+	if (in.chunks_orphaned)
+		printf("orphans: %" PRIu64 " chunks held by clients that are gone (the next sweep "
+		       "gives them back)\n",
+		       in.chunks_orphaned);
+	const struct mq_lock_info *locks[2] = {&in.send_lock, &in.recv_lock};
+	for (int i = 0; i < 2; i++) {
+		const struct mq_lock_info *l = locks[i];
+		if (!l->word)
+			printf("%s lock: free\n", i ? "receive" : "send");
+		else
+			printf("%s lock: held by %s%d (%s)\n", i ? "receive" : "send",
+			       l->holder_pid >= 0 ? "pid " : "garbage ",
+			       l->holder_pid >= 0 ? l->holder_pid : (int)l->word,
+			       l->holder_alive ? "alive" : "gone");
+	}
+	char live[256];
+	int alive = check_clients(q, live, sizeof(live));
 	char bdesc[160];
 	int served = broker_describe(q, &stats, bdesc, sizeof(bdesc));
 	printf("broker: %s\n", bdesc);
 
+	if (!in.sound) {
+		printf("segment: queue %s: %s\n", name, in.problem);
+		if ((in.send_lock.word && !in.send_lock.holder_alive) ||
+		    (in.recv_lock.word && !in.recv_lock.holder_alive))
+			printf("damaged: queue %s — the next client call on that lock takes it "
+			       "over "
+			       "and repairs what was left; if the damage stays, 'mqbroker -n %s "
+			       "--recreate' replaces it (its messages are lost)\n",
+			       name, name);
+		else
+			printf("damaged: queue %s cannot be used — 'mqbroker -n %s --recreate' "
+			       "replaces it (its messages are lost)\n",
+			       name, name);
+		if (unlink_it)
+			printf("not removed: queue %s is damaged, not stale\n", name);
+		mq_detach(q);
+		return MQCTL_DAMAGED;
+	}
 	int rc;
 	if (served) {
 		if (stats.broker_pid > 0)

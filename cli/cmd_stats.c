@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "broker.h"
+#include "libmq_admin.h"
 #include "mqctl.h"
 
 #define SAMPLE_DEFAULT_MS 1000
@@ -54,7 +55,7 @@ void sample_rates(const struct sample *a, const struct sample *b, double *enq, d
 
 int broker_describe(mq_t *q, const struct mq_stats *st, char *buf, size_t n)
 {
-	int held = broker_lock_held(queue_fd(q));
+	int held = mq_broker_alive(q);
 	if (held < 0) {
 		snprintf(buf, n, "unknown (cannot test the broker lock: %s)", strerror(errno));
 		return 0;

@@ -8,9 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "handle.h"
+#include "libmq_admin.h"
 #include "mqctl.h"
-#include "segment.h"
 
 volatile sig_atomic_t stop_signal;
 
@@ -55,9 +54,16 @@ const char *queue_default(void)
 	return env && *env ? env : MQ_DEFAULT_NAME;
 }
 
+/* name_valid: "/" and 1..250 characters, no other "/" (libmq's rule). */
+static int name_valid(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	return n >= 2 && n <= MQ_NAME_MAX && name[0] == '/' && !strchr(name + 1, '/');
+}
+
 int queue_name_check(const char *cmd, const char *name, const char *from)
 {
-	if (attach_name_valid(name))
+	if (name_valid(name))
 		return 0;
 	return usage_fail(cmd,
 	                  "bad queue name '%s' from %s (want \"/\" and 1..250 characters, no other "
@@ -99,7 +105,7 @@ int exit_for_errno(int err)
 
 int queue_open(const char *name, int observe, mq_t **q)
 {
-	*q = attach_open(name, observe ? MQ_OPEN_OBSERVE : 0);
+	*q = observe ? mq_observe(name) : mq_attach(name);
 	if (*q)
 		return MQCTL_OK;
 	int err = errno;
@@ -116,27 +122,10 @@ int queue_open(const char *name, int observe, mq_t **q)
 	}
 }
 
-int queue_fd(mq_t *q)
-{
-	return q->fd;
-}
-
 int queue_unlinked(mq_t *q)
 {
 	struct stat st;
-	return fstat(q->fd, &st) == 0 && st.st_nlink == 0;
-}
-
-int broker_lock_held(int fd)
-{
-	/* The broker holds an OFD write lock on this byte for as long as it
-	 * lives (broker/owner.c): the kernel drops it however the broker dies,
-	 * so unlike the pid in the header it cannot be stale or reused. */
-	struct flock fl = {
-	        .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = MQ_LOCK_BROKER, .l_len = 1};
-	if (fcntl(fd, F_OFD_GETLK, &fl) != 0)
-		return -1;
-	return fl.l_type != F_UNLCK;
+	return fstat(mq_fd(q), &st) == 0 && st.st_nlink == 0;
 }
 
 static void on_stop(int sig)

@@ -12,8 +12,8 @@
  *   cmd_check.c  check: the offline health check of a segment
  *
  * mqctl talks to the segment through libmq (no broker needed). send and recv
- * attach as clients; stats, watch and check attach as observers
- * (attach_open(MQ_OPEN_OBSERVE)), so looking at a queue never shows up in its
+ * attach as clients; stats, watch and check open it as observers
+ * (mq_observe, libmq_admin.h), so looking at a queue never shows up in its
  * client table.
  */
 #ifndef MQCTL_H
@@ -97,13 +97,6 @@ int exit_for_errno(int err);
 /* queue_open: attach to NAME as a client, or as an observer if OBSERVE.
  * Returns MQCTL_OK with *Q set, or the exit code with the error printed. */
 int queue_open(const char *name, int observe, mq_t **q);
-
-/* broker_lock_held: 1 if a live mqbroker holds the broker lock of the
- * segment open as FD, 0 if none, -1 if it cannot be told (errno set). */
-int broker_lock_held(int fd);
-
-/* queue_fd: the file descriptor of Q's segment (for locks and fstat). */
-int queue_fd(mq_t *q);
 
 /* stop_signal: SIGINT or SIGTERM once one arrived after stop_signals_catch(). */
 extern volatile sig_atomic_t stop_signal;

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -30,7 +31,7 @@ extern "C" {
 #error "libmq needs a compiler with GNU asm labels (gcc, clang)"
 #endif
 
-#define LIBMQ_VERSION       "0.1.0"
+#define LIBMQ_VERSION       "0.2.0"
 #define MQ_DEFAULT_NAME     "/messagequeue"
 #define MQ_DEFAULT_CAPACITY 1024
 #define MQ_DEFAULT_MAX_MSG  4096
@@ -64,7 +65,11 @@ struct mq_stats {
 	int32_t broker_pid;            /* pid recorded by the broker, 0 if none */
 	int64_t created_unix_ns;       /* when the segment was created (CLOCK_REALTIME) */
 	int64_t broker_heartbeat_ns;   /* last broker heartbeat (CLOCK_MONOTONIC), 0 if none */
-	uint64_t reserved[6];
+	uint64_t in_flight;            /* messages leased and not yet acked or nacked */
+	uint64_t acked_total;          /* leases acked (the message retired) */
+	uint64_t nacked_total;         /* leases nacked (the message given back) */
+	uint64_t redelivered_total;    /* deliveries of messages given back (nack, dead holder) */
+	uint64_t reserved[12];
 };
 
 /* Roles reported in struct mq_client_info.role (a bit set). */
@@ -80,8 +85,28 @@ struct mq_client_info {
 	uint64_t received_total; /* messages it received */
 	uint64_t bytes_sent_total;
 	uint64_t bytes_received_total;
-	int64_t attached_unix_ns; /* when it attached (CLOCK_REALTIME) */
+	int64_t attached_unix_ns;    /* when it attached (CLOCK_REALTIME) */
+	uint64_t in_flight;          /* messages it holds leased now */
+	uint64_t acked_total;        /* leases it acked */
+	uint64_t nacked_total;       /* leases it nacked */
+	int64_t oldest_lease_age_ns; /* age of its oldest lease (4 ms steps), 0 if none */
+	uint64_t reserved[4];
 };
+
+/*
+ * mq_lease_t: a message taken with mq_recv_lease or mq_peek, until mq_ack or
+ * mq_nack. id is the message's id, unique for the queue's life and the same
+ * on every delivery; deliveries is 1 on the first delivery, 2 on the first
+ * redelivery, ... The other fields are for the library (which chunk, whose).
+ */
+typedef struct mq_lease {
+	uint64_t id;
+	uint32_t deliveries;
+	uint32_t slot;  /* the message's storage */
+	uint32_t owner; /* the handle that took it */
+	uint32_t len;   /* its length */
+	uint64_t reserved[2];
+} mq_lease_t;
 
 /*
  * mq_create: create the queue NAME ("/" + 1..250 characters, no other "/")
@@ -140,6 +165,92 @@ int mq_send(mq_t *q, const void *msg, size_t len, int timeout_ms) MQ_SYMBOL(libm
  * segment is corrupt. TIMEOUT_MS as for mq_send.
  */
 ssize_t mq_recv(mq_t *q, void *buf, size_t cap, int timeout_ms) MQ_SYMBOL(libmq_recv);
+
+/*
+ * mq_recv_lease: as mq_recv, but the message is leased, not taken: it stays
+ * in the queue's memory, invisible to other consumers, until mq_ack retires
+ * it or mq_nack gives it back; if this process dies (or detaches) first, it
+ * is delivered again, with deliveries + 1, as soon as the broker or a waiting
+ * consumer notices (no timeout: the holder's liveness lock tells). Fills
+ * *LEASE and returns the length, or -1 with errno as mq_recv (EMSGSIZE: the
+ * message stays queued; EINVAL also for a NULL LEASE or an observer handle).
+ * Leased messages count toward the capacity: a consumer that never acks
+ * makes producers wait. Ordering: first deliveries are FIFO; a message
+ * delivered again (nack, dead holder) comes before those never delivered, so
+ * it may arrive after newer ones.
+ */
+ssize_t mq_recv_lease(mq_t *q, void *buf, size_t cap, int timeout_ms, mq_lease_t *lease)
+        MQ_SYMBOL(libmq_recv_lease);
+
+/*
+ * mq_peek: zero-copy mq_recv_lease: returns a pointer to the message in the
+ * queue's memory and its length in *LEN; the bytes stay valid and unchanged
+ * until mq_ack or mq_nack of *LEASE (or mq_detach). NULL with errno as
+ * mq_recv_lease (no EMSGSIZE).
+ */
+const void *mq_peek(mq_t *q, size_t *len, int timeout_ms, mq_lease_t *lease) MQ_SYMBOL(libmq_peek);
+
+/*
+ * mq_ack: the leased message is done with: retire it (its space is free).
+ * mq_nack: give it back: it is delivered again (deliveries + 1) ahead of
+ * messages never delivered. Both return 0, or -1 with errno: EINVAL the lease
+ * was not taken through Q, is already acked or nacked, or is garbage
+ * (nothing changes); EINTR interrupted waiting for the receive lock (the
+ * lease stands; call again); EPROTO the segment is damaged.
+ */
+int mq_ack(mq_t *q, const mq_lease_t *lease) MQ_SYMBOL(libmq_ack);
+int mq_nack(mq_t *q, const mq_lease_t *lease) MQ_SYMBOL(libmq_nack);
+
+/*
+ * mq_reserve: zero-copy send: room for a message of LEN bytes, to be written
+ * in place and published with mq_commit (or dropped with mq_cancel). The
+ * buffer is the caller's until then, 64-byte aligned. A reservation holds one
+ * message of capacity, not a place in the queue: other producers' messages go
+ * on past it; if the process dies before committing, the space comes back
+ * and nothing is sent. Returns the buffer, or NULL with errno as mq_send
+ * (EMSGSIZE, EAGAIN, ETIMEDOUT, EINTR, EINVAL, EPROTO).
+ */
+void *mq_reserve(mq_t *q, size_t len, int timeout_ms) MQ_SYMBOL(libmq_reserve);
+
+/*
+ * mq_commit: publish the first LEN bytes (LEN <= the reserved length) of the
+ * buffer BUF from mq_reserve as one message. mq_cancel: drop the
+ * reservation. Return 0, or -1 with errno: EINVAL BUF is not a reservation
+ * of Q (or already committed or cancelled), or LEN is more than reserved;
+ * EINTR interrupted waiting for a lock (the reservation stands); EPROTO.
+ */
+int mq_commit(mq_t *q, void *buf, size_t len) MQ_SYMBOL(libmq_commit);
+int mq_cancel(mq_t *q, void *buf) MQ_SYMBOL(libmq_cancel);
+
+/*
+ * mq_send_batch: send the first k of the N messages MSGS[0..N-1] in order,
+ * under one round of the queue's lock (1 <= k <= N: it waits, up to
+ * TIMEOUT_MS, only for room for the first; it stops before a message that is
+ * too large). Returns k, or -1 with errno as mq_send if none was sent
+ * (EINVAL also for N = 0 or MSGS NULL).
+ */
+int mq_send_batch(mq_t *q, const struct iovec *msgs, unsigned n, int timeout_ms)
+        MQ_SYMBOL(libmq_send_batch);
+
+/*
+ * mq_recv_batch: take up to N messages (waiting only for the first) into the
+ * buffers BUFS[0..N-1], setting each iov_len to its message's length, under
+ * one round of the queue's lock. Returns k >= 1, or -1 with errno as mq_recv:
+ * EMSGSIZE if the first message is larger than BUFS[0] (nothing taken); a
+ * later one that does not fit its buffer ends the batch before it.
+ */
+int mq_recv_batch(mq_t *q, struct iovec *bufs, unsigned n, int timeout_ms)
+        MQ_SYMBOL(libmq_recv_batch);
+
+/*
+ * mq_interrupt: make every call blocked on Q (spinning, about to sleep, or
+ * asleep, in any thread) return -1 with errno EINTR promptly. If no call is
+ * waiting, the interrupt stays pending: the next call on Q that would wait
+ * returns EINTR at once (a call that can finish without waiting is not
+ * affected, and leaves it pending). Async-signal-safe: call it from a signal
+ * handler to stop a wait. Returns 0, or -1 with errno EINVAL if Q is NULL.
+ */
+int mq_interrupt(mq_t *q) MQ_SYMBOL(libmq_interrupt);
 
 /*
  * mq_stats: fill OUT with a snapshot of the queue, without taking its locks

@@ -43,4 +43,22 @@ static inline void mq_max_u64(_Atomic uint64_t *p, uint64_t v)
 		mq_store_relaxed(p, v);
 }
 
+/*
+ * mq_spread_bad: whether two positions of a running queue, LO and HI (each
+ * only grows), are out of their invariant LO - BELOW <= HI <= LO + ABOVE
+ * (and below 2^63). Read without a lock, so each bound is judged on reads in
+ * the order that cannot produce a false alarm: HI before LO for the upper
+ * bound (LO can only have grown since), LO before HI for the lower one.
+ */
+static inline int mq_spread_bad(_Atomic uint64_t *lo, _Atomic uint64_t *hi, uint64_t below,
+                                uint64_t above)
+{
+	uint64_t lo1 = atomic_load_explicit(lo, memory_order_acquire);
+	uint64_t h = atomic_load_explicit(hi, memory_order_acquire);
+	uint64_t lo2 = atomic_load_explicit(lo, memory_order_acquire);
+	if (lo2 >= (UINT64_C(1) << 63) || h >= (UINT64_C(1) << 63))
+		return 1;
+	return (h > lo2 && h - lo2 > above) || (lo1 > h && lo1 - h > below);
+}
+
 #endif /* LIBMQ_ATOMICS_H */

@@ -1,6 +1,7 @@
-/* attach.c - mq_create, mq_attach, mq_detach, mq_remove, mq_stats, mq_clients. */
+/* attach.c - mq_create, mq_attach, mq_detach, mq_remove, mq_stats, mq_clients, mq_interrupt. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,10 @@
 #include "atomics.h"
 #include "client.h"
 #include "error.h"
+#include "guard.h"
 #include "handle.h"
+#include "ops.h"
+#include "wait.h"
 
 /* A creator publishes the magic last; an attacher that finds an all-zero
  * header on a young file waits this long for it before calling it corrupt. */
@@ -63,18 +67,70 @@ static struct mq *handle_new(const char *name, int fd)
 /* handle_geometry: copy the (validated) geometry of Q's segment into Q. */
 static void handle_geometry(struct mq *q)
 {
-	q->capacity = q->shm->capacity;
-	q->max_msg = q->shm->max_msg;
-	q->slot_size = q->shm->slot_size;
-	q->slots = (unsigned char *)q->shm + q->shm->slots_offset;
+	struct mq_shm *s = q->shm;
+	unsigned char *base = (unsigned char *)s;
+	q->capacity = s->capacity;
+	q->max_msg = s->max_msg;
+	q->chunk_size = s->chunk_size;
+	q->ring_mask = s->ring_size - 1;
+	q->flags = s->flags;
+	q->ring = (_Atomic uint64_t *)(base + s->ring_offset);
+	q->pool = (_Atomic uint64_t *)(base + s->pool_offset);
+	q->requeue = (_Atomic uint32_t *)(base + s->requeue_offset);
+	q->chunks = base + s->chunks_offset;
+}
+
+/* handle_map: map FD's SIZE bytes into Q, watched by the SIGBUS guard.
+ * Returns 0 or an errno. */
+static int handle_map(struct mq *q, size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, q->fd, 0);
+	if (p == MAP_FAILED)
+		return errno;
+	q->shm = p;
+	q->map_size = size;
+	guard_add(q);
+	return 0;
 }
 
 static void handle_free(struct mq *q)
 {
-	if (q->shm)
+	if (q->shm) {
+		guard_remove(q);
 		munmap(q->shm, q->map_size);
+	}
 	close(q->fd);
 	free(q);
+}
+
+int handle_check(struct mq *q, bool check_file)
+{
+	if (mq_load_relaxed(&q->damaged))
+		return error_set(EPROTO,
+		                 "queue %s: damaged: its file shrank under this process (another "
+		                 "process truncated it); 'mqbroker --recreate' replaces it",
+		                 q->name);
+	if (!check_file)
+		return 0;
+	struct stat st;
+	if (fstat(q->fd, &st) == 0 && (uint64_t)st.st_size < q->map_size) {
+		mq_store_relaxed(&q->damaged, 1);
+		return error_set(
+		        EPROTO,
+		        "queue %s: damaged: its file has %lld bytes, it had %zu (truncated by "
+		        "another process); 'mqbroker --recreate' replaces it",
+		        q->name, (long long)st.st_size, q->map_size);
+	}
+	struct mq_shm *s = q->shm;
+	if (mq_load_acquire(&s->magic) != MQ_MAGIC || s->version != MQ_LAYOUT_VERSION ||
+	    s->geometry_check != segment_geometry_check(s) || s->capacity != q->capacity ||
+	    s->max_msg != q->max_msg || s->chunk_size != q->chunk_size ||
+	    s->ring_size != q->ring_mask + 1 || s->flags != q->flags)
+		return error_set(EPROTO,
+		                 "queue %s: damaged: its header was overwritten (magic, version or "
+		                 "geometry no longer check out)",
+		                 q->name);
+	return 0;
 }
 
 /* The directory glibc's shm_open keeps POSIX shared memory in, on Linux. */
@@ -138,10 +194,18 @@ mq_t *attach_create(const char *name, size_t capacity, size_t max_msg, mode_t mo
 	if (mode & ~(mode_t)0777)
 		return error_null(EINVAL, "mq_create %s: mode 0%o has bits beyond 0777", name,
 		                  (unsigned)mode);
-	uint64_t size = segment_size(capacity, max_msg);
-	if (size == 0 || size > (uint64_t)SIZE_MAX / 2)
+	if (mode & S_IWOTH)
+		return error_null(
+		        EINVAL,
+		        "mq_create %s: mode 0%o is world-writable: any local user could "
+		        "rewrite its messages (give the users a group instead, e.g. 0660)",
+		        name, (unsigned)mode);
+	struct mq_geometry geo;
+	if (segment_geometry(capacity, max_msg, &geo) != 0 ||
+	    geo.total_size > (uint64_t)SIZE_MAX / 2)
 		return error_null(EINVAL, "mq_create %s: %zu x %zu bytes does not fit in memory",
 		                  name, capacity, max_msg);
+	uint64_t size = geo.total_size;
 
 	int named;
 	int fd = create_file(name, &named);
@@ -156,16 +220,10 @@ mq_t *attach_create(const char *name, size_t capacity, size_t max_msg, mode_t mo
 	 * with ENOSPC, not later with SIGBUS in some process's memcpy. */
 	if (!err)
 		err = posix_fallocate(fd, 0, (off_t)size);
-	if (!err) {
-		q->map_size = size;
-		void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		if (p == MAP_FAILED)
-			err = errno;
-		else
-			q->shm = p;
-	}
 	if (!err)
-		err = segment_init(q->shm, capacity, max_msg, size);
+		err = handle_map(q, size);
+	if (!err)
+		err = segment_init(q->shm, capacity, max_msg, &geo);
 	if (!err)
 		handle_geometry(q);
 	if (!err && fchmod(fd, mode) != 0)
@@ -230,6 +288,15 @@ mq_t *attach_open(const char *name, int flags)
 			break;
 		nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
 	}
+	if ((st.st_mode & S_IWOTH) && !(flags & MQ_OPEN_OBSERVE)) {
+		close(fd);
+		return error_null(
+		        EACCES,
+		        "queue %s: refused: it is world-writable (mode %04o, owner uid %u), "
+		        "so any local user could rewrite its messages; its owner should "
+		        "'chmod o-w /dev/shm%s' (mqbroker refuses it too)",
+		        name, (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid, name);
+	}
 	struct mq *q = handle_new(name, fd);
 	if (!q) {
 		close(fd);
@@ -239,15 +306,13 @@ mq_t *attach_open(const char *name, int flags)
 	int err = 0;
 	if ((size_t)st.st_size < sizeof(struct mq_shm)) {
 		err = segment_validate(NULL, (uint64_t)st.st_size, why, sizeof(why));
+	} else if ((err = handle_map(q, (size_t)st.st_size)) != 0) {
+		snprintf(why, sizeof(why), "mmap: %s", strerror(err));
 	} else {
-		q->map_size = (size_t)st.st_size;
-		void *p = mmap(NULL, q->map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		if (p == MAP_FAILED) {
-			err = errno;
-			snprintf(why, sizeof(why), "mmap: %s", strerror(err));
-		} else {
-			q->shm = p;
-			err = segment_validate(q->shm, (uint64_t)st.st_size, why, sizeof(why));
+		err = segment_validate(q->shm, (uint64_t)st.st_size, why, sizeof(why));
+		if (!err && mq_load_relaxed(&q->damaged)) {
+			err = EPROTO;
+			snprintf(why, sizeof(why), "truncated while being read");
 		}
 	}
 	if (!err)
@@ -276,8 +341,26 @@ int mq_detach(mq_t *q)
 {
 	if (!q)
 		return error_set(EINVAL, "mq_detach: no queue handle");
-	client_release(q);
+	if (!mq_load_relaxed(&q->damaged))
+		give_back_own(q); /* leases are delivered again, reservations freed */
+	if (!mq_load_relaxed(&q->damaged))
+		client_release(q);
 	handle_free(q);
+	return 0;
+}
+
+int mq_interrupt(mq_t *q)
+{
+	/* Async-signal-safe: atomics and futex calls only (no error detail). */
+	if (!q) {
+		errno = EINVAL;
+		return -1;
+	}
+	atomic_fetch_add(&q->intr, 1);
+	wait_kick(&q->shm->not_empty);
+	wait_kick(&q->shm->not_full);
+	wait_wake_word(&q->shm->send.lock, INT_MAX);
+	wait_wake_word(&q->shm->recv.lock, INT_MAX);
 	return 0;
 }
 
@@ -298,23 +381,28 @@ int mq_stats(mq_t *q, struct mq_stats *out)
 {
 	if (!q || !out)
 		return error_set(EINVAL, "mq_stats: %s is NULL", q ? "output" : "queue handle");
+	if (handle_check(q, false))
+		return -1;
 	struct mq_shm *s = q->shm;
 	memset(out, 0, sizeof(*out));
-	/* head before tail: tail only grows, so tail - head is not negative
-	 * but for the one dead-producer case below. */
+	/* Each position read before the one that bounds it from above: every
+	 * position only grows, so the differences are not negative but for the
+	 * dead-producer case below. */
 	uint64_t head = mq_load_acquire(&s->head);
 	uint64_t tail = mq_load_acquire(&s->tail);
-	/* head may pass tail by one until a send catches tail up over a message
-	 * a dead producer committed (queue.c): that queue is empty. */
-	uint64_t depth = head > tail ? 0 : tail - head;
+	uint64_t rhead = mq_load_acquire(&s->rhead);
+	uint64_t rtail = mq_load_acquire(&s->rtail);
+	/* head may pass tail until the next sender accounts for messages a
+	 * dead one committed (repair.c): those are gone already. */
+	uint64_t depth = (head > tail ? 0 : tail - head) + (rtail > rhead ? rtail - rhead : 0);
 	out->capacity = q->capacity;
 	out->max_msg_size = q->max_msg;
 	out->depth = depth > q->capacity ? q->capacity : depth;
 	out->high_water = mq_load_relaxed(&s->high_water);
 	out->enqueued_total = tail;
-	out->dequeued_total = head;
+	out->dequeued_total = mq_load_relaxed(&s->retired);
 	out->bytes_enqueued_total = mq_load_relaxed(&s->bytes_enqueued);
-	out->bytes_dequeued_total = mq_load_relaxed(&s->bytes_dequeued);
+	out->bytes_dequeued_total = mq_load_relaxed(&s->bytes_retired);
 	out->blocked_sends_total = mq_load_relaxed(&s->blocked_sends);
 	out->blocked_recvs_total = mq_load_relaxed(&s->blocked_recvs);
 	out->full_total = mq_load_relaxed(&s->full_events);
@@ -324,23 +412,60 @@ int mq_stats(mq_t *q, struct mq_stats *out)
 	out->broker_pid = mq_load_relaxed(&s->broker_pid);
 	out->created_unix_ns = s->created_unix_ns;
 	out->broker_heartbeat_ns = mq_load_relaxed(&s->broker_heartbeat_ns);
+	out->acked_total = mq_load_relaxed(&s->acked);
+	out->nacked_total = mq_load_relaxed(&s->nacked);
+	out->redelivered_total = mq_load_relaxed(&s->redelivered);
 	for (unsigned i = 0; i < MQ_CLIENTS_MAX; i++) {
 		struct mq_client_slot *c = &s->clients[i];
-		if (mq_load_acquire(&c->state) != MQ_CLIENT_ACTIVE || !client_alive(q, i))
+		if (mq_load_acquire(&c->state) != MQ_CLIENT_ACTIVE)
+			continue;
+		uint64_t in_flight = mq_load_relaxed(&c->in_flight);
+		out->in_flight += in_flight <= q->capacity ? in_flight : 0;
+		if (!client_alive(q, i))
 			continue;
 		uint32_t role = mq_load_relaxed(&c->role);
 		out->clients++;
 		out->producers += !!(role & MQ_ROLE_PRODUCER);
 		out->consumers += !!(role & MQ_ROLE_CONSUMER);
 	}
-	return 0;
+	return handle_check(q, false);
+}
+
+/* oldest_leases: the CLOCK_MONOTONIC_COARSE time of each client entry's
+ * oldest lease (0: none) into OLDEST, by one pass over the chunks. */
+static void oldest_leases(struct mq *q, int64_t *oldest)
+{
+	memset(oldest, 0, sizeof(int64_t) * MQ_CLIENTS_MAX);
+	for (uint64_t idx = 0; idx < q->capacity; idx++) {
+		struct mq_chunk *c = handle_chunk(q, idx);
+		uint64_t st = mq_load_relaxed(&c->state);
+		if (MQ_CHUNK_KIND(st) != MQ_CHUNK_HELD)
+			continue;
+		uint32_t owner = MQ_CHUNK_OWNER(st);
+		unsigned slot = owner & MQ_TOKEN_SLOT_MASK;
+		if (slot < 1 || slot > MQ_CLIENTS_MAX || client_token(q, slot - 1) != owner)
+			continue;
+		int64_t t = mq_load_relaxed(&c->lease_ns);
+		if (t > 0 && (oldest[slot - 1] == 0 || t < oldest[slot - 1]))
+			oldest[slot - 1] = t;
+	}
 }
 
 int mq_clients(mq_t *q, struct mq_client_info *out, size_t n)
 {
 	if (!q || (!out && n))
 		return error_set(EINVAL, "mq_clients: %s is NULL", q ? "output" : "queue handle");
+	if (handle_check(q, false))
+		return -1;
 	struct mq_shm *s = q->shm;
+	int64_t oldest[MQ_CLIENTS_MAX];
+	int any_leases = 0;
+	for (unsigned i = 0; i < MQ_CLIENTS_MAX; i++)
+		any_leases |= mq_load_acquire(&s->clients[i].state) == MQ_CLIENT_ACTIVE &&
+		              mq_load_relaxed(&s->clients[i].in_flight) != 0;
+	if (any_leases && n)
+		oldest_leases(q, oldest);
+	int64_t now = wait_coarse_ns();
 	int count = 0;
 	for (unsigned i = 0; i < MQ_CLIENTS_MAX; i++) {
 		struct mq_client_slot *c = &s->clients[i];
@@ -349,6 +474,7 @@ int mq_clients(mq_t *q, struct mq_client_info *out, size_t n)
 			continue;
 		if ((size_t)count < n) {
 			struct mq_client_info *o = &out[count];
+			memset(o, 0, sizeof(*o));
 			o->pid = mq_load_relaxed(&c->pid);
 			o->role = mq_load_relaxed(&c->role);
 			o->alive = st == MQ_CLIENT_ACTIVE && client_alive(q, i);
@@ -357,8 +483,13 @@ int mq_clients(mq_t *q, struct mq_client_info *out, size_t n)
 			o->bytes_sent_total = mq_load_relaxed(&c->bytes_sent);
 			o->bytes_received_total = mq_load_relaxed(&c->bytes_received);
 			o->attached_unix_ns = mq_load_relaxed(&c->attached_unix_ns);
+			o->in_flight = st == MQ_CLIENT_ACTIVE ? mq_load_relaxed(&c->in_flight) : 0;
+			o->acked_total = mq_load_relaxed(&c->acked);
+			o->nacked_total = mq_load_relaxed(&c->nacked);
+			if (any_leases && o->in_flight && oldest[i] && now > oldest[i])
+				o->oldest_lease_age_ns = now - oldest[i];
 		}
 		count++;
 	}
-	return count;
+	return handle_check(q, false) ? -1 : count;
 }

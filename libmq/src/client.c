@@ -1,4 +1,4 @@
-/* client.c - the client table: claim, release, liveness (OFD locks) and reaping. */
+/* client.c - the client table: claim, release and liveness (OFD locks). */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -24,23 +24,37 @@ static int64_t now_unix_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+uint32_t client_token(struct mq *q, unsigned i)
+{
+	return mq_token(i + 1, mq_load_relaxed(&q->shm->clients[i].gen));
+}
+
 /* take_entry: with entry I's lock held, make it ours. An entry still ACTIVE
- * under a lock we could take belonged to a process that died attached. */
+ * under a lock we could take belonged to a process that died attached; what
+ * it held is given back by the next reap (its token is no longer live). */
 static void take_entry(struct mq *q, unsigned i)
 {
 	struct mq_client_slot *c = &q->shm->clients[i];
 	if (mq_load_relaxed(&c->state) == MQ_CLIENT_ACTIVE)
 		mq_add_relaxed(&q->shm->recoveries, 1);
+	uint32_t gen = (mq_load_relaxed(&c->gen) + 1) & MQ_TOKEN_GEN_MASK;
+	mq_store_relaxed(&c->gen, gen ? gen : 1);
 	mq_store_relaxed(&c->pid, (int32_t)getpid());
 	mq_store_relaxed(&c->role, 0);
 	mq_store_relaxed(&c->sent, 0);
 	mq_store_relaxed(&c->received, 0);
 	mq_store_relaxed(&c->bytes_sent, 0);
 	mq_store_relaxed(&c->bytes_received, 0);
+	mq_store_relaxed(&c->in_flight, 0);
+	mq_store_relaxed(&c->held, 0);
+	mq_store_relaxed(&c->acked, 0);
+	mq_store_relaxed(&c->nacked, 0);
 	mq_store_relaxed(&c->attached_unix_ns, now_unix_ns());
-	/* Pairs with the acquire load in readers of the table (mq_clients). */
+	/* Pairs with the acquire load in readers of the table (mq_clients,
+	 * token_live). */
 	mq_store_release(&c->state, MQ_CLIENT_ACTIVE);
 	q->client = (int)i;
+	q->token = client_token(q, i);
 }
 
 int client_claim(struct mq *q)
@@ -71,6 +85,7 @@ void client_release(struct mq *q)
 	mq_store_release(&q->shm->clients[q->client].state, MQ_CLIENT_FREE);
 	lock_entry(q, (unsigned)q->client, F_UNLCK);
 	q->client = -1;
+	q->token = 0;
 }
 
 int client_alive(struct mq *q, unsigned i)
@@ -86,25 +101,20 @@ int client_alive(struct mq *q, unsigned i)
 	return fl.l_type != F_UNLCK;
 }
 
-int client_reap(struct mq *q)
+int client_mark_dead(struct mq *q, unsigned i)
 {
-	int reaped = 0;
-	for (unsigned i = 0; i < MQ_CLIENTS_MAX; i++) {
-		struct mq_client_slot *c = &q->shm->clients[i];
-		if ((int)i == q->client || mq_load_relaxed(&c->state) != MQ_CLIENT_ACTIVE)
-			continue;
-		int rc = lock_entry(q, i, F_WRLCK);
-		if (rc == EAGAIN || rc == EACCES)
-			continue; /* alive */
-		if (rc)
-			return -1;
-		/* Re-check under the lock: the owner may have detached meanwhile. */
-		if (mq_load_relaxed(&c->state) == MQ_CLIENT_ACTIVE) {
-			mq_store_release(&c->state, MQ_CLIENT_DEAD);
-			mq_add_relaxed(&q->shm->recoveries, 1);
-			reaped++;
-		}
-		lock_entry(q, i, F_UNLCK);
+	struct mq_client_slot *c = &q->shm->clients[i];
+	if (lock_entry(q, i, F_WRLCK) != 0)
+		return 0; /* alive after all, or another reaper or a claimer has it */
+	int marked = 0;
+	/* Re-check under the lock: the owner may have detached meanwhile. */
+	if (mq_load_relaxed(&c->state) == MQ_CLIENT_ACTIVE) {
+		mq_store_relaxed(&c->in_flight, 0);
+		mq_store_relaxed(&c->held, 0);
+		mq_store_release(&c->state, MQ_CLIENT_DEAD);
+		mq_add_relaxed(&q->shm->recoveries, 1);
+		marked = 1;
 	}
-	return reaped;
+	lock_entry(q, i, F_UNLCK);
+	return marked;
 }

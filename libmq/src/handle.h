@@ -1,17 +1,24 @@
 /*
  * handle.h - struct mq, the per-process handle behind mq_t, and the internal
- * calls the project's own programs (broker, mqctl, tests) use beyond libmq.h.
+ * calls shared by libmq's modules.
  *
  * A handle owns one open file description of the segment (the fd): client
  * liveness is an OFD lock on that description, so it dies with the process,
  * whatever the process's threads do. The fd is close-on-exec, and a handle is
  * not meant to be used across fork(): the child attaches its own.
+ *
+ * The geometry and the addresses of the arrays are copied into the handle
+ * when the segment is validated: the data path never addresses memory through
+ * a value another process could rewrite; every index read from the segment
+ * is masked or checked against these copies before use.
  */
 #ifndef LIBMQ_HANDLE_H
 #define LIBMQ_HANDLE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "libmq.h"
 #include "segment.h"
@@ -19,22 +26,67 @@
 struct mq {
 	struct mq_shm *shm;
 	size_t map_size;
-	/* The geometry, copied when the segment was validated: the data path
-	 * never addresses memory through a value another process could rewrite. */
 	uint64_t capacity;
 	uint64_t max_msg;
-	uint64_t slot_size;
-	unsigned char *slots;
+	uint64_t chunk_size;
+	uint64_t ring_mask; /* ring_size - 1 */
+	uint32_t flags;     /* MQ_SEG_* */
+	_Atomic uint64_t *ring;
+	_Atomic uint64_t *pool;
+	_Atomic uint32_t *requeue;
+	unsigned char *chunks;
 	int fd;
-	int client; /* index in the client table, -1 for an observer */
+	int client;     /* index in the client table, -1 for an observer */
+	uint32_t token; /* lock/chunk owner token, 0 if this handle may not lock */
 	_Atomic unsigned spin_us;
+	/* Interrupts (mq_interrupt): bumped by each; intr_seen is the last one a
+	 * call has answered with EINTR, so one that found no call waiting is
+	 * still pending for the next wait. */
+	_Atomic uint32_t intr;
+	_Atomic uint32_t intr_seen;
+	/* Set by the SIGBUS guard when the file shrank under the mapping. */
+	_Atomic int damaged;
+	/* Whether a thread of this process holds each side's lock: a lock word
+	 * that shows our token while we hold nothing was forged. */
+	_Atomic int holds_send, holds_recv;
 	char name[MQ_NAME_MAX + 1];
 };
 
-/* handle_slot: the slot that holds position POS. */
-static inline struct mq_slot *handle_slot(const struct mq *q, uint64_t pos)
+/* handle_chunk: chunk IDX (< capacity). */
+static inline struct mq_chunk *handle_chunk(const struct mq *q, uint64_t idx)
 {
-	return (struct mq_slot *)(q->slots + (pos % q->capacity) * q->slot_size);
+	return (struct mq_chunk *)(q->chunks + idx * q->chunk_size);
+}
+
+/* handle_payload: the payload bytes of chunk IDX. */
+static inline unsigned char *handle_payload(const struct mq *q, uint64_t idx)
+{
+	return q->chunks + idx * q->chunk_size + sizeof(struct mq_chunk);
+}
+
+/* handle_lifo: whether Q's pool is a stack under the receive lock. */
+static inline bool handle_lifo(const struct mq *q)
+{
+	return q->flags & MQ_SEG_LIFO;
+}
+
+/* Ring entries: (seq32 << 32) | chunk. */
+static inline uint64_t entry_make(uint64_t pos, uint32_t idx)
+{
+	return ((uint64_t)(uint32_t)(pos + 1) << 32) | idx;
+}
+static inline uint32_t entry_seq(uint64_t e)
+{
+	return (uint32_t)(e >> 32);
+}
+static inline uint32_t entry_idx(uint64_t e)
+{
+	return (uint32_t)e;
+}
+/* entry_ready: whether E commits position POS. */
+static inline bool entry_ready(uint64_t e, uint64_t pos)
+{
+	return entry_seq(e) == (uint32_t)(pos + 1);
 }
 
 /* Flags for attach_open. */
@@ -48,5 +100,10 @@ mq_t *attach_create(const char *name, size_t capacity, size_t max_msg, mode_t mo
 
 /* attach_name_valid: whether NAME is a valid queue name. */
 int attach_name_valid(const char *name);
+
+/* handle_damaged: if Q's mapping was found truncated (SIGBUS guard) or its
+ * header no longer checks out, set errno EPROTO with the reason and return
+ * -1; else 0. Costs a syscall (fstat) only with CHECK_FILE. */
+int handle_check(struct mq *q, bool check_file);
 
 #endif /* LIBMQ_HANDLE_H */

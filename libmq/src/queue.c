@@ -1,367 +1,448 @@
 /*
- * queue.c - mq_send and mq_recv: the ring, its two robust locks, waiting.
+ * queue.c - mq_send, mq_recv, mq_send_batch, mq_recv_batch: the copying calls.
  *
- * The ring is CAPACITY fixed-size slots. Two 64-bit positions, never reset
- * and never wrapping in practice, count what happened: tail (messages ever
- * committed) and head (messages ever taken); depth is tail - head. Producers
- * serialize on send_lock and only they write tail and the slots; consumers
- * serialize on recv_lock and only they write head. So a producer and a
- * consumer never contend for a lock. Each slot carries a commit word, seq:
- * pos + 1 once the message at position pos is complete. Consumers look at
- * the seq of slot[head], never at tail, so taking a message touches only the
- * lines its bytes are in; producers read head only when their cached copy
- * says the ring is full.
+ * The queue is a ring of 8-byte entries naming chunks (segment.h). A message
+ * is written into a free chunk, and the chunk's number is committed at ring
+ * position tail; a consumer takes the chunk named at head and gives the chunk
+ * back to the pool. Producers serialize on the send lock and only they write
+ * tail, fhead and the ring; consumers serialize on the receive lock and only
+ * they write head, ftail, the pool and the requeue ring. So a producer and a
+ * consumer never contend for a lock, and, because every entry carries the
+ * seq32 of the position it commits, neither reads the other's index on the
+ * fast path: a producer finds a free chunk by the pool entry at fhead being
+ * committed for that position, a consumer finds a message by the ring entry
+ * at head being committed for that position.
+ *
+ * Small chunks (FIFO segments, below MQ_LIFO_MIN_MSG): the whole send, copy
+ * included, happens under the send lock and the whole receive under the
+ * receive lock, one lock round per batch. Large chunks (LIFO segments): the
+ * pool is a stack under the receive lock so the chunk freed last (still in
+ * the cache) is written next, and the payload is copied outside the locks:
+ * the chunk is WRITING (sender's) or TAKING (receiver's) meanwhile.
  *
  * Crash contract, point by point:
- *  - No wedge: both locks are robust. If a holder dies, the kernel hands the
- *    lock to the next locker with EOWNERDEAD; lock_side() repairs and carries
- *    on. Sleeping is on futex wake-up words that are never counts of record
- *    (wait.h): a waiter always re-checks the ring, so a wake-up lost or
- *    doubled by a death costs time, never a wedge.
- *  - No torn message: a producer copies the length and payload into
- *    slot[tail] and only then publishes it with one release store of its seq.
- *    Dying before that store leaves the slot uncommitted and invisible; tail
- *    is unchanged and the next producer overwrites it. Dying after it but
- *    before tail is advanced leaves a whole message; the next producer
- *    advances tail (lock_side).
- *  - No duplicate: a consumer copies slot[head] out and only then retires it
- *    with one release store of head + 1. Dying before that store leaves the
- *    message queued for the next consumer (this mq_recv never returned, so
- *    nobody saw it); dying after it loses only the message that mq_recv had
- *    taken, which the contract allows.
+ *  - No wedge: the side locks are taken over from a holder that died (its
+ *    OFD liveness lock is gone), and garbage in a lock word is treated the
+ *    same way (lock.h). Sleeps are on futex words that are never counts of
+ *    record and are cut into slices (wait.h): a lost or scribbled wake-up
+ *    costs a slice, never a wedge.
+ *  - No torn message: a producer writes the payload and the chunk's header
+ *    and only then commits the ring entry (one release store). Dying before
+ *    it leaves the chunk in the pool (repair.c puts its header back); dying
+ *    after it leaves a whole message, which the next holder of the send lock
+ *    accounts for (tail and fhead, from the intent record).
+ *  - No duplicate: a consumer copies the message out, then commits the take
+ *    with one release store of head (or rhead). Dying before it leaves the
+ *    message queued (this mq_recv never returned); dying after it loses only
+ *    the message mq_recv had taken, which the contract allows for mq_recv
+ *    (leases, lease.c, lose nothing). The chunk goes back to the pool after
+ *    the commit; the next holder of the receive lock finishes that from the
+ *    intent record, so no chunk leaks.
+ *  - In LIFO segments the chunk a dead sender was WRITING, or a dead
+ *    receiver was TAKING, has an owner token that is no longer live: reap.c
+ *    gives it back to the pool. Nothing else holds space.
+ *  - A peer that scribbles: every entry, chunk number, state, back-reference
+ *    and length is checked where it is used (ops.c), and a waiter checks the
+ *    indices between its sleep slices, so the damage is reported as EPROTO
+ *    rather than taken for "full" or "empty".
  */
 #include <errno.h>
-#include <limits.h>
-#include <stdbool.h>
+#include <inttypes.h>
 #include <string.h>
 
-#include "atomics.h"
 #include "error.h"
-#include "handle.h"
-#include "wait.h"
+#include "lock.h"
+#include "ops.h"
 
-/* The longest pause run between two looks while spinning (a power of two). */
-#define SPIN_BACKOFF_MAX 32
+/* Messages taken in one round of the receive lock by mq_recv_batch. */
+#define RECV_ROUND 64
 
-/* timed_lock: lock M, giving up at DL (CLOCK_MONOTONIC). */
-static int timed_lock(pthread_mutex_t *m, const struct timespec *dl)
-{
-#if defined(__SANITIZE_THREAD__)
-	/* GCC 12's TSan runtime does not intercept pthread_mutex_clocklock, and
-	 * its pthread_mutex_timedlock misses EOWNERDEAD, so it would report bogus
-	 * unlocks. In TSan builds only, the lock wait ignores the deadline (a
-	 * holder keeps the lock for one copy; a dead one is recovered anyway). */
-	(void)dl;
-	return pthread_mutex_lock(m);
-#else
-	return pthread_mutex_clocklock(m, CLOCK_MONOTONIC, dl);
-#endif
-}
-
-/* lock_side: take one side's lock (with DL, or without a deadline). Returns 0,
- * ETIMEDOUT, or EPROTO if the lock is unusable. */
-static int lock_side(struct mq *q, pthread_mutex_t *m, const struct timespec *dl)
-{
-	int rc = pthread_mutex_trylock(m);
-	if (rc == EBUSY)
-		rc = dl ? timed_lock(m, dl) : pthread_mutex_lock(m);
-	if (rc == 0)
-		return 0;
-	if (rc == EOWNERDEAD) {
-		/* The previous holder died inside its critical section. Its
-		 * commit point is a single store (a slot's seq for a producer,
-		 * head for a consumer), so the ring holds either the whole
-		 * message or none of it. A producer that died between committing
-		 * slot[tail] and advancing tail is caught up by the next send
-		 * (catch_up_tail); here head_cache is reset to head, which is
-		 * always safe. */
-		struct mq_shm *s = q->shm;
-		if (m == &s->send_lock)
-			mq_store_relaxed(&s->head_cache, mq_load_acquire(&s->head));
-		mq_add_relaxed(&s->lock_repairs, 1);
-		pthread_mutex_consistent(m);
-		return 0;
-	}
-	if (rc == ETIMEDOUT)
-		return rc;
-	return error_set(EPROTO, "queue %s: its %s lock is unusable (%s); recreate the queue",
-	                 q->name, m == &q->shm->send_lock ? "send" : "receive", strerror(rc)),
-	       EPROTO;
-}
-
-/* count_client: add one message of LEN bytes to a client's counters. The
- * caller holds the side's lock, so every thread of the client is serialized
- * here and plain loads and stores suffice (readers only read them). */
-static inline void count_client(_Atomic uint64_t *msgs, _Atomic uint64_t *bytes, uint64_t len)
-{
-	mq_store_relaxed(msgs, mq_load_relaxed(msgs) + 1);
-	mq_store_relaxed(bytes, mq_load_relaxed(bytes) + len);
-}
-
-/* mark_role: record what a client does, once (the RMW is off the fast path). */
-static inline void mark_role(struct mq_client_slot *c, uint32_t role)
-{
-	if (!(mq_load_relaxed(&c->role) & role))
-		atomic_fetch_or_explicit(&c->role, role, memory_order_relaxed);
-}
-
-/* catch_up_tail: the position to write next, with the send lock held. A
- * producer that died after committing slot[tail] (its seq store) but before
- * advancing tail left a whole message there; step over it rather than
- * overwrite it. Checked on every send, not only after EOWNERDEAD, so a
- * segment found in that state any other way heals too; the slot's line is
- * the one this send writes anyway. At most CAPACITY steps on a scribbled
- * segment. */
-static uint64_t catch_up_tail(struct mq *q)
+/* send_fifo: with the pool a FIFO, send up to N messages under one round of
+ * the send lock. Returns how many (0: no free chunk), or -1 with errno. */
+static int send_fifo(struct mq *q, const struct iovec *msgs, unsigned n, const struct timespec *dl,
+                     uint32_t intr0)
 {
 	struct mq_shm *s = q->shm;
-	uint64_t tail = mq_load_relaxed(&s->tail);
-	uint64_t start = tail;
-	while (tail - start < q->capacity &&
-	       mq_load_relaxed(&handle_slot(q, tail)->seq) == tail + 1)
-		tail++;
-	if (tail != start)
-		mq_store_relaxed(&s->tail, tail);
-	return tail;
-}
-
-/* has_space: whether a producer should take the lock and look. Unlocked, so
- * only a hint; head may pass a stale tail by one until a producer repairs a
- * dead one's tail (lock_side), and that must send us to the lock too. */
-static bool has_space(const struct mq *q)
-{
-	int64_t depth = (int64_t)(mq_load_relaxed(&q->shm->tail) - mq_load_acquire(&q->shm->head));
-	return depth < (int64_t)q->capacity;
-}
-
-/* has_message: whether the slot at head is committed. Pairs with the release
- * store of the slot's seq in mq_send. */
-static bool has_message(const struct mq *q)
-{
-	uint64_t head = mq_load_relaxed(&q->shm->head);
-	return mq_load_acquire(&handle_slot(q, head)->seq) == head + 1;
-}
-
-/* wait_for: wait until READY(q) may hold, DL passes (ETIMEDOUT) or a signal
- * handler runs (EINTR): spin for the handle's spin time, then sleep on WORD.
- * Returns 0 when the caller should look again. */
-static int wait_for(struct mq *q, _Atomic uint32_t *word, bool (*ready)(const struct mq *),
-                    const struct timespec *dl)
-{
-	unsigned spin_us = mq_load_relaxed(&q->spin_us);
-	if (spin_us) {
-		/* Poll with exponential backoff (1, 2, 4 ... SPIN_BACKOFF_MAX
-		 * pauses between looks). Every look at the other side's index
-		 * pulls its cache line over and makes the other side's next
-		 * store wait for it back; looking less often lets a producer
-		 * commit a few messages that the consumer then takes in one go. */
-		struct timespec start, now;
-		clock_gettime(CLOCK_MONOTONIC, &start);
-		unsigned backoff = 1;
-		for (;;) {
-			for (int i = 0; i < 16; i++) {
-				if (ready(q))
-					return 0;
-				for (unsigned j = 0; j < backoff; j++)
-					mq_cpu_relax();
-				if (backoff < SPIN_BACKOFF_MAX)
-					backoff <<= 1;
-			}
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			long us = (now.tv_sec - start.tv_sec) * 1000000L +
-			          (now.tv_nsec - start.tv_nsec) / 1000;
-			if (us >= (long)spin_us)
-				break;
-		}
-	}
-	if (wait_expired(dl))
-		return ETIMEDOUT;
-	uint32_t seen = wait_prepare(word);
-	if (ready(q))
-		return 0;
-	return wait_sleep(word, seen, dl);
-}
-
-static int check_timeout(const char *call, struct mq *q, int timeout_ms)
-{
-	if (timeout_ms < -1)
-		return error_set(EINVAL, "%s on %s: timeout %d ms (use -1, 0 or > 0)", call,
-		                 q->name, timeout_ms);
-	return 0;
-}
-
-int mq_send(mq_t *q, const void *msg, size_t len, int timeout_ms)
-{
-	if (!q)
-		return error_set(EINVAL, "mq_send: no queue handle");
-	if (!msg && len)
-		return error_set(EINVAL, "mq_send on %s: NULL message of %zu bytes", q->name, len);
-	if (check_timeout("mq_send", q, timeout_ms))
+	if (lock_take(q, &s->send, dl, intr0))
 		return -1;
-	struct mq_shm *s = q->shm;
-	if (len > q->max_msg)
-		return error_set(EMSGSIZE,
-		                 "mq_send on %s: message of %zu bytes, the maximum is %llu",
-		                 q->name, len, (unsigned long long)q->max_msg);
-
-	struct timespec deadline, *dl = NULL;
-	if (timeout_ms > 0) {
-		wait_deadline(&deadline, timeout_ms);
-		dl = &deadline;
+	uint64_t tail = mq_load_relaxed(&s->tail);
+	uint64_t fhead = mq_load_relaxed(&s->fhead);
+	struct mq_intent *in = &s->send.intent;
+	mq_store_relaxed(&in->n, n);
+	mq_store_relaxed(&in->pos, tail);
+	mq_store_relaxed(&in->fpos, fhead);
+	intent_begin(in, MQ_OP_SEND);
+	unsigned m = 0;
+	uint64_t bytes = 0;
+	int bad = 0;
+	for (; m < n; m++) {
+		uint32_t idx = pool_peek_fifo(q, fhead + m);
+		if (idx == UINT32_MAX)
+			break;
+		if (idx == OP_DAMAGED || !ring_slot_free(q, tail + m)) {
+			bad = 1;
+			break;
+		}
+		size_t len = msgs[m].iov_len;
+		if (len)
+			memcpy(handle_payload(q, idx), msgs[m].iov_base, len);
+		chunk_queue(q, idx, tail + m, (uint32_t)len);
+		bytes += len;
 	}
-	bool blocked = false;
+	if (m) {
+		/* tail after the entries it passes (check_consumer relies on it). */
+		mq_store_release(&s->tail, tail + m);
+		mq_store_relaxed(&s->fhead, fhead + m);
+		mq_store_relaxed(&s->bytes_enqueued, mq_load_relaxed(&s->bytes_enqueued) + bytes);
+		high_water(s, tail + m);
+		if (q->client >= 0) {
+			struct mq_client_slot *c = &s->clients[q->client];
+			/* Under the send lock: every sending thread of ours is
+			 * serialized here, so plain load-and-store suffices. */
+			mq_store_relaxed(&c->sent, mq_load_relaxed(&c->sent) + m);
+			mq_store_relaxed(&c->bytes_sent, mq_load_relaxed(&c->bytes_sent) + bytes);
+		}
+		/* Own the next free chunk's first line before the next send needs
+		 * it. */
+		uint64_t e = mq_load_relaxed(&q->pool[(fhead + m) & q->ring_mask]);
+		if (entry_ready(e, fhead + m) && entry_idx(e) < q->capacity)
+			__builtin_prefetch(handle_chunk(q, entry_idx(e)), 1, 3);
+	}
+	intent_end(in);
+	int err = errno;
+	if (lock_release(q, &s->send) != 0)
+		return -1;
+	errno = err;
+	if (bad && m == 0)
+		return -1;
+	mark_role(q, MQ_ROLE_PRODUCER);
+	return (int)m;
+}
+
+/* send_lifo: with the pool a stack, send up to N messages one at a time:
+ * pop a chunk (receive lock), copy outside the locks, commit (send lock).
+ * Returns how many (0: no free chunk), or -1 with errno. */
+static int send_lifo(struct mq *q, const struct iovec *msgs, unsigned n, const struct timespec *dl,
+                     uint32_t intr0)
+{
+	struct mq_shm *s = q->shm;
+	unsigned m = 0;
+	for (; m < n; m++) {
+		if (lock_take(q, &s->recv, dl, intr0))
+			return m ? (int)m : -1;
+		uint32_t idx = pool_pop_lifo(q);
+		int err = errno;
+		if (lock_release(q, &s->recv) != 0) {
+			if (idx < q->capacity)
+				release_chunk(q, idx, MQ_CHUNK_WRITING);
+			return m ? (int)m : -1;
+		}
+		if (idx == UINT32_MAX)
+			return (int)m;
+		if (idx == OP_DAMAGED)
+			return m ? (int)m : (errno = err, -1);
+		size_t len = msgs[m].iov_len;
+		mq_store_relaxed(&handle_chunk(q, idx)->len, (uint32_t)len);
+		if (len)
+			memcpy(handle_payload(q, idx), msgs[m].iov_base, len);
+		/* The message is written: finish it even if an interrupt comes, but
+		 * not past the deadline (then the chunk goes back). */
+		int rc = lock_take(q, &s->send, dl, LOCK_NO_INTR);
+		if (rc == 0) {
+			rc = commit_locked(q, idx, len);
+			err = errno;
+			if (lock_release(q, &s->send) != 0)
+				rc = -1, err = errno;
+			errno = err;
+		}
+		if (rc != 0) {
+			err = errno;
+			release_chunk(q, idx, MQ_CHUNK_WRITING);
+			errno = err;
+			return m ? (int)m : -1;
+		}
+		mark_role(q, MQ_ROLE_PRODUCER);
+	}
+	return (int)m;
+}
+
+/* send_msgs: mq_send and mq_send_batch. Sends the first k of the N messages
+ * (waiting, up to the timeout, only for room for the first). */
+static int send_msgs(struct mq *q, const char *call, const struct iovec *msgs, unsigned n,
+                     int timeout_ms)
+{
+	struct timespec deadline;
+	const struct timespec *dl;
+	uint32_t intr0;
+	if (call_start(q, call, timeout_ms, &deadline, &dl, &intr0))
+		return -1;
+	if (!q->token)
+		return error_set(EINVAL, "%s on %s: this handle only observes the queue", call,
+		                 q->name);
+	/* The first message must be sound; later ones end the batch before
+	 * themselves if they are not. */
+	unsigned ok = 0;
+	for (; ok < n; ok++) {
+		const struct iovec *m = &msgs[ok];
+		if (m->iov_len > q->max_msg || (!m->iov_base && m->iov_len))
+			break;
+	}
+	if (ok == 0) {
+		if (msgs[0].iov_len > q->max_msg)
+			return error_set(EMSGSIZE,
+			                 "%s on %s: message of %zu bytes, the maximum is %" PRIu64,
+			                 call, q->name, msgs[0].iov_len, q->max_msg);
+		return error_set(EINVAL, "%s on %s: NULL message of %zu bytes", call, q->name,
+		                 msgs[0].iov_len);
+	}
+	struct mq_shm *s = q->shm;
+	int blocked = 0;
 	for (;;) {
-		int rc = lock_side(q, &s->send_lock, dl);
-		if (rc == ETIMEDOUT)
-			return error_set(ETIMEDOUT,
-			                 "mq_send on %s: %d ms passed waiting for the send lock "
-			                 "(another sender holds it)",
-			                 q->name, timeout_ms);
-		if (rc)
+		int k = handle_lifo(q) ? send_lifo(q, msgs, ok, dl, intr0)
+		                       : send_fifo(q, msgs, ok, dl, intr0);
+		if (k < 0)
 			return -1;
-		uint64_t tail = catch_up_tail(q);
-		uint64_t head = mq_load_relaxed(&s->head_cache);
-		/* head is the consumers' hot line: read it only when the cached
-		 * copy says the ring is full, or that the depth passes the
-		 * high-water mark (which must be exact). The latter costs at most
-		 * one read per high_water sends once the mark has settled. */
-		if (tail - head >= q->capacity ||
-		    tail + 1 - head > mq_load_relaxed(&s->high_water)) {
-			/* Pairs with the release store of head in mq_recv: the
-			 * consumer finished reading the slots below head. */
-			head = mq_load_acquire(&s->head);
-			mq_store_relaxed(&s->head_cache, head);
+		if (k > 0) {
+			wake_consumers(q);
+			if (handle_check(q, false))
+				return -1; /* the file shrank under us: what we sent is lost */
+			return k;
 		}
-		if (tail - head < q->capacity) {
-			struct mq_slot *slot = handle_slot(q, tail);
-			slot->len = len;
-			if (len)
-				memcpy(slot->data, msg, len);
-			/* Commit point. Pairs with the acquire load of the seq in
-			 * mq_recv (and has_message): the bytes are visible first. */
-			mq_store_release(&slot->seq, tail + 1);
-			mq_store_relaxed(&s->tail, tail + 1);
-			mq_store_relaxed(&s->bytes_enqueued,
-			                 mq_load_relaxed(&s->bytes_enqueued) + len);
-			mq_max_u64(&s->high_water, tail + 1 - head);
-			if (q->client >= 0)
-				count_client(&s->clients[q->client].sent,
-				             &s->clients[q->client].bytes_sent, len);
-			/* Own the next slot's lines before the next send needs them,
-			 * if it is known free (a consumer may still read it otherwise). */
-			if (tail + 1 - head < q->capacity)
-				__builtin_prefetch(handle_slot(q, tail + 1), 1, 3);
-			pthread_mutex_unlock(&s->send_lock);
-			if (q->client >= 0)
-				mark_role(&s->clients[q->client], MQ_ROLE_PRODUCER);
-			wait_wake(&s->not_empty);
-			return 0;
-		}
-		pthread_mutex_unlock(&s->send_lock);
 		if (!blocked) {
 			mq_add_relaxed(&s->full_events, 1);
 			if (timeout_ms == 0)
 				return error_set(EAGAIN,
-				                 "mq_send on %s: queue full (%llu messages)",
-				                 q->name, (unsigned long long)q->capacity);
+				                 "%s on %s: queue full (%" PRIu64 " messages)",
+				                 call, q->name, q->capacity);
 			mq_add_relaxed(&s->blocked_sends, 1);
-			blocked = true;
+			blocked = 1;
 		}
-		rc = wait_for(q, &s->not_full, has_space, dl);
+		int rc = wait_for(q, &s->not_full, ready_space, check_producer, dl, intr0);
 		if (rc == EINTR)
-			return error_set(EINTR, "mq_send on %s: interrupted by a signal", q->name);
+			return error_set(EINTR, "%s on %s: interrupted", call, q->name);
 		if (rc == ETIMEDOUT)
-			break;
+			return error_set(ETIMEDOUT, "%s on %s: still full after %d ms", call,
+			                 q->name, timeout_ms);
+		if (rc)
+			return -1;
 	}
-	return error_set(ETIMEDOUT, "mq_send on %s: still full after %d ms", q->name, timeout_ms);
+}
+
+int mq_send(mq_t *q, const void *msg, size_t len, int timeout_ms)
+{
+	struct iovec one = {.iov_base = (void *)msg, .iov_len = len};
+	return send_msgs(q, "mq_send", &one, 1, timeout_ms) < 0 ? -1 : 0;
+}
+
+int mq_send_batch(mq_t *q, const struct iovec *msgs, unsigned n, int timeout_ms)
+{
+	if (q && (!msgs || n == 0))
+		return error_set(EINVAL, "mq_send_batch on %s: %s", q->name,
+		                 msgs ? "no messages (n is 0)" : "NULL message array");
+	return send_msgs(q, "mq_send_batch", msgs, n, timeout_ms);
+}
+
+/* recv_fifo: with the pool a FIFO, take up to N messages (all from the
+ * requeue ring, or all from the ring) under one round of the receive lock,
+ * copy them into BUFS and give their chunks back. Returns how many (0: none
+ * waiting), or -1 with errno (EMSGSIZE if the first does not fit: nothing
+ * taken). */
+static int recv_fifo(struct mq *q, struct iovec *bufs, unsigned n, const struct timespec *dl,
+                     uint32_t intr0)
+{
+	struct mq_shm *s = q->shm;
+	if (lock_take(q, &s->recv, dl, intr0))
+		return -1;
+	struct mq_intent *in = &s->recv.intent;
+	uint32_t src, idx[RECV_ROUND];
+	uint64_t pos0;
+	unsigned k = 0;
+	uint64_t bytes = 0;
+	int err = 0;
+	uint32_t first = next_message(q, &src, &pos0);
+	for (uint32_t i = first; k < n && k < RECV_ROUND;) {
+		if (i == UINT32_MAX)
+			break;
+		if (i == OP_DAMAGED) {
+			err = EPROTO;
+			break;
+		}
+		uint32_t len = mq_load_relaxed(&handle_chunk(q, i)->len);
+		if (len > bufs[k].iov_len) {
+			if (k == 0) {
+				err = EMSGSIZE;
+				error_set(EMSGSIZE,
+				          "mq_recv on %s: message of %u bytes, buffer of %zu (the "
+				          "message stays queued)",
+				          q->name, len, bufs[0].iov_len);
+			}
+			break;
+		}
+		if (len)
+			memcpy(bufs[k].iov_base, handle_payload(q, i), len);
+		bufs[k].iov_len = len;
+		bytes += len;
+		idx[k++] = i;
+		if (k < n && k < RECV_ROUND)
+			i = message_at(q, src, pos0 + k);
+	}
+	if (k) {
+		mq_store_relaxed(&in->n, k);
+		mq_store_relaxed(&in->src, src);
+		mq_store_relaxed(&in->pos, pos0);
+		mq_store_relaxed(&in->fpos, mq_load_relaxed(&s->ftail));
+		intent_begin(in, MQ_OP_TAKE);
+		take_commit(q, src, pos0, k);
+		for (unsigned j = 0; j < k; j++) {
+			if (pool_push(q, idx[j]) != 0) {
+				/* Only a scribbled pool gets here: the record stays, so
+				 * every later holder reports the damage too. */
+				err = errno;
+				lock_release(q, &s->recv);
+				errno = err;
+				return -1;
+			}
+		}
+		mq_store_relaxed(&s->retired, mq_load_relaxed(&s->retired) + k);
+		mq_store_relaxed(&s->bytes_retired, mq_load_relaxed(&s->bytes_retired) + bytes);
+		if (src == MQ_SRC_REQUEUE)
+			mq_store_relaxed(&s->redelivered, mq_load_relaxed(&s->redelivered) + k);
+		if (q->client >= 0) {
+			struct mq_client_slot *c = &s->clients[q->client];
+			mq_store_relaxed(&c->received, mq_load_relaxed(&c->received) + k);
+			mq_store_relaxed(&c->bytes_received,
+			                 mq_load_relaxed(&c->bytes_received) + bytes);
+		}
+		intent_end(in);
+	}
+	int lerr = errno;
+	if (lock_release(q, &s->recv) != 0)
+		return -1;
+	if (k == 0 && err) {
+		errno = lerr;
+		return -1;
+	}
+	if (k)
+		mark_role(q, MQ_ROLE_CONSUMER);
+	return (int)k;
+}
+
+/* recv_lifo: with the pool a stack, take up to N messages one at a time:
+ * take (receive lock), copy outside the locks, give the chunk back (receive
+ * lock). Returns how many, or -1 with errno as recv_fifo. */
+static int recv_lifo(struct mq *q, struct iovec *bufs, unsigned n, const struct timespec *dl,
+                     uint32_t intr0)
+{
+	struct mq_shm *s = q->shm;
+	unsigned k = 0;
+	for (; k < n; k++) {
+		if (lock_take(q, &s->recv, dl, intr0))
+			return k ? (int)k : -1;
+		uint32_t src;
+		uint64_t pos;
+		uint32_t idx = next_message(q, &src, &pos);
+		uint32_t len = 0;
+		int too_big = 0;
+		if (idx < q->capacity) {
+			len = mq_load_relaxed(&handle_chunk(q, idx)->len);
+			too_big = len > bufs[k].iov_len;
+			if (!too_big) {
+				lease_take(q, MQ_OP_TAKE_COPY, src, pos, idx, q->token);
+				client_add(q, held, 1);
+			}
+		}
+		int err = errno;
+		if (lock_release(q, &s->recv) != 0)
+			return k ? (int)k : -1;
+		if (idx == UINT32_MAX)
+			return (int)k;
+		if (idx == OP_DAMAGED)
+			return k ? (int)k : (errno = err, -1);
+		if (too_big) {
+			if (k)
+				return (int)k;
+			return error_set(EMSGSIZE,
+			                 "mq_recv on %s: message of %u bytes, buffer of %zu (the "
+			                 "message stays queued)",
+			                 q->name, len, bufs[0].iov_len);
+		}
+		if (len)
+			memcpy(bufs[k].iov_base, handle_payload(q, idx), len);
+		bufs[k].iov_len = len;
+		/* The message is ours now, whatever happens to the chunk. */
+		release_chunk(q, idx, MQ_CHUNK_TAKING);
+		mark_role(q, MQ_ROLE_CONSUMER);
+	}
+	return (int)k;
+}
+
+/* recv_msgs: mq_recv and mq_recv_batch. */
+static int recv_msgs(struct mq *q, const char *call, struct iovec *bufs, unsigned n, int timeout_ms)
+{
+	struct timespec deadline;
+	const struct timespec *dl;
+	uint32_t intr0;
+	if (call_start(q, call, timeout_ms, &deadline, &dl, &intr0))
+		return -1;
+	if (!q->token)
+		return error_set(EINVAL, "%s on %s: this handle only observes the queue", call,
+		                 q->name);
+	struct mq_shm *s = q->shm;
+	int blocked = 0;
+	for (;;) {
+		/* Empty at a glance: go straight to waiting, without taking and
+		 * releasing the lock to find out. */
+		if (timeout_ms == 0 || ready_message(q)) {
+			int k = handle_lifo(q) ? recv_lifo(q, bufs, n, dl, intr0)
+			                       : recv_fifo(q, bufs, n, dl, intr0);
+			if (k < 0)
+				return -1;
+			if (k > 0) {
+				wake_producers(q);
+				if (handle_check(q, false))
+					return -1; /* the file shrank under us: the copy is garbage
+					            */
+				return k;
+			}
+		}
+		if (!blocked) {
+			mq_add_relaxed(&s->empty_events, 1);
+			if (timeout_ms == 0)
+				return error_set(EAGAIN, "%s on %s: queue empty", call, q->name);
+			mq_add_relaxed(&s->blocked_recvs, 1);
+			blocked = 1;
+		}
+		int rc = wait_for(q, &s->not_empty, ready_message, check_consumer, dl, intr0);
+		if (rc == EINTR)
+			return error_set(EINTR, "%s on %s: interrupted", call, q->name);
+		if (rc == ETIMEDOUT)
+			return error_set(ETIMEDOUT, "%s on %s: still empty after %d ms", call,
+			                 q->name, timeout_ms);
+		if (rc)
+			return -1;
+	}
 }
 
 ssize_t mq_recv(mq_t *q, void *buf, size_t cap, int timeout_ms)
 {
-	if (!q)
-		return error_set(EINVAL, "mq_recv: no queue handle");
-	if (!buf && cap)
+	if (q && !buf && cap)
 		return error_set(EINVAL, "mq_recv on %s: NULL buffer of %zu bytes", q->name, cap);
-	if (check_timeout("mq_recv", q, timeout_ms))
+	struct iovec one = {.iov_base = buf, .iov_len = cap};
+	if (recv_msgs(q, "mq_recv", &one, 1, timeout_ms) < 0)
 		return -1;
-	struct mq_shm *s = q->shm;
+	return (ssize_t)one.iov_len;
+}
 
-	struct timespec deadline, *dl = NULL;
-	if (timeout_ms > 0) {
-		wait_deadline(&deadline, timeout_ms);
-		dl = &deadline;
-	}
-	bool blocked = false;
-	int rc;
-	for (;;) {
-		/* Empty at a glance (the head slot is not committed): go straight
-		 * to waiting, without taking and releasing the lock to find out. */
-		if (timeout_ms != 0 && !has_message(q))
-			goto empty;
-		rc = lock_side(q, &s->recv_lock, dl);
-		if (rc == ETIMEDOUT)
-			return error_set(ETIMEDOUT,
-			                 "mq_recv on %s: %d ms passed waiting for the receive lock "
-			                 "(another receiver holds it)",
-			                 q->name, timeout_ms);
-		if (rc)
-			return -1;
-		uint64_t head = mq_load_relaxed(&s->head);
-		struct mq_slot *slot = handle_slot(q, head);
-		/* Pairs with the release store of the seq in mq_send. */
-		if (mq_load_acquire(&slot->seq) == head + 1) {
-			uint64_t len = slot->len;
-			if (len > q->max_msg) {
-				/* Only a scribbled segment gets here: retire the slot so
-				 * the queue moves on, and say so. */
-				mq_store_release(&s->head, head + 1);
-				pthread_mutex_unlock(&s->recv_lock);
-				return error_set(EPROTO,
-				                 "mq_recv on %s: corrupt message (length %llu, "
-				                 "maximum %llu) discarded",
-				                 q->name, (unsigned long long)len,
-				                 (unsigned long long)q->max_msg);
-			}
-			if (len > cap) {
-				pthread_mutex_unlock(&s->recv_lock);
-				return error_set(
-				        EMSGSIZE,
-				        "mq_recv on %s: message of %llu bytes, buffer of %zu "
-				        "(the message stays queued)",
-				        q->name, (unsigned long long)len, cap);
-			}
-			if (len)
-				memcpy(buf, slot->data, len);
-			mq_store_relaxed(&s->bytes_dequeued,
-			                 mq_load_relaxed(&s->bytes_dequeued) + len);
-			if (q->client >= 0)
-				count_client(&s->clients[q->client].received,
-				             &s->clients[q->client].bytes_received, len);
-			/* Commit point. Pairs with the acquire load of head in
-			 * mq_send: we are done with the slot before it is reused. */
-			mq_store_release(&s->head, head + 1);
-			pthread_mutex_unlock(&s->recv_lock);
-			if (q->client >= 0)
-				mark_role(&s->clients[q->client], MQ_ROLE_CONSUMER);
-			wait_wake(&s->not_full);
-			return (ssize_t)len;
-		}
-		pthread_mutex_unlock(&s->recv_lock);
-	empty:
-		if (!blocked) {
-			mq_add_relaxed(&s->empty_events, 1);
-			if (timeout_ms == 0)
-				return error_set(EAGAIN, "mq_recv on %s: queue empty", q->name);
-			mq_add_relaxed(&s->blocked_recvs, 1);
-			blocked = true;
-		}
-		rc = wait_for(q, &s->not_empty, has_message, dl);
-		if (rc == EINTR)
-			return error_set(EINTR, "mq_recv on %s: interrupted by a signal", q->name);
-		if (rc == ETIMEDOUT)
-			break;
-	}
-	return error_set(ETIMEDOUT, "mq_recv on %s: still empty after %d ms", q->name, timeout_ms);
+int mq_recv_batch(mq_t *q, struct iovec *bufs, unsigned n, int timeout_ms)
+{
+	if (q && (!bufs || n == 0))
+		return error_set(EINVAL, "mq_recv_batch on %s: %s", q->name,
+		                 bufs ? "no buffers (n is 0)" : "NULL buffer array");
+	for (unsigned i = 0; q && bufs && i < n; i++)
+		if (!bufs[i].iov_base && bufs[i].iov_len)
+			return error_set(EINVAL, "mq_recv_batch on %s: buffer %u is NULL", q->name,
+			                 i);
+	return recv_msgs(q, "mq_recv_batch", bufs, n, timeout_ms);
 }
 
 int mq_set_spin(mq_t *q, unsigned spin_us)

@@ -1,0 +1,212 @@
+/* lock.c - the side locks: take (spin, sleep in slices, take over from the dead), release. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "atomics.h"
+#include "client.h"
+#include "error.h"
+#include "interrupt.h"
+#include "lock.h"
+#include "repair.h"
+#include "wait.h"
+
+/* How long a lock waiter sleeps between looks at the holder: short at first
+ * (a dead holder is found in about a millisecond), then longer. Never more
+ * than LOCK_SLICE_MAX_MS, which also bounds how late an mq_interrupt that
+ * lands just before the sleep is seen (the lock word cannot be kicked). */
+#define LOCK_SLICE_MIN_MS 1
+#define LOCK_SLICE_MAX_MS 10
+
+const char *side_name(const struct mq *q, const struct mq_side *side)
+{
+	return side == &q->shm->send ? "send" : "receive";
+}
+
+static int broker_lock_held(struct mq *q)
+{
+	struct flock fl = {
+	        .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = MQ_LOCK_BROKER, .l_len = 1};
+	if (fcntl(q->fd, F_OFD_GETLK, &fl) != 0)
+		return 1; /* cannot tell: do not declare anyone dead */
+	return fl.l_type != F_UNLCK;
+}
+
+int token_live(struct mq *q, uint32_t token)
+{
+	token &= MQ_TOKEN_MASK;
+	if (token == 0)
+		return 0;
+	if (token == q->token)
+		return 1;
+	unsigned slot = token & MQ_TOKEN_SLOT_MASK;
+	uint32_t gen = (token >> MQ_TOKEN_GEN_SHIFT) & MQ_TOKEN_GEN_MASK;
+	if (slot == MQ_TOKEN_BROKER_SLOT)
+		return (mq_load_relaxed(&q->shm->broker_gen) & MQ_TOKEN_GEN_MASK) == gen &&
+		       broker_lock_held(q);
+	if (slot == 0 || slot > MQ_CLIENTS_MAX)
+		return 0;
+	struct mq_client_slot *c = &q->shm->clients[slot - 1];
+	return mq_load_acquire(&c->state) == MQ_CLIENT_ACTIVE &&
+	       (mq_load_relaxed(&c->gen) & MQ_TOKEN_GEN_MASK) == gen && client_alive(q, slot - 1);
+}
+
+void token_describe(struct mq *q, uint32_t token, char *buf, size_t len)
+{
+	token &= MQ_TOKEN_MASK;
+	unsigned slot = token & MQ_TOKEN_SLOT_MASK;
+	if (token == 0)
+		snprintf(buf, len, "nobody");
+	else if (slot == MQ_TOKEN_BROKER_SLOT)
+		snprintf(buf, len, "mqbroker pid %d", (int)mq_load_relaxed(&q->shm->broker_pid));
+	else if (slot >= 1 && slot <= MQ_CLIENTS_MAX)
+		snprintf(buf, len, "pid %d", (int)mq_load_relaxed(&q->shm->clients[slot - 1].pid));
+	else
+		snprintf(buf, len, "nobody (garbage 0x%x)", token);
+}
+
+static bool interrupted(struct mq *q, int64_t intr0)
+{
+	return intr0 != LOCK_NO_INTR && intr_pending(q, (uint32_t)intr0);
+}
+
+/* taken: the lock is ours; make sure the side is sound. REPAIR: we took it
+ * over from a dead holder, so its operation may be half done. */
+static int taken(struct mq *q, struct mq_side *side, bool repair)
+{
+	if (repair) {
+		mq_add_relaxed(&q->shm->lock_repairs, 1);
+		if (repair_side(q, side) == 0)
+			return 0;
+	} else if (mq_load_acquire(&side->intent.op) == MQ_OP_NONE) {
+		return 0;
+	} else {
+		/* A holder that finished cleared its record before releasing;
+		 * one that died left the lock word naming it. A record under a
+		 * free lock was written by someone who did not hold it. */
+		error_set(EPROTO,
+		          "queue %s: damaged: the %s side records an operation (%u) nobody is "
+		          "doing",
+		          q->name, side_name(q, side), (unsigned)mq_load_relaxed(&side->intent.op));
+	}
+	int err = errno;
+	lock_release(q, side);
+	errno = err;
+	return EPROTO;
+}
+
+int lock_take(struct mq *q, struct mq_side *side, const struct timespec *dl, int64_t intr0)
+{
+	_Atomic uint32_t *w = &side->lock;
+	uint32_t me = q->token;
+	uint32_t cur = 0;
+	/* Pairs with the release CAS in lock_release: the previous holder's
+	 * stores are visible. */
+	if (atomic_compare_exchange_strong_explicit(w, &cur, me, memory_order_acquire,
+	                                            memory_order_relaxed))
+		return taken(q, side, false);
+	if (!me) {
+		error_set(EPROTO, "queue %s: this handle observes only and cannot lock", q->name);
+		return EPROTO;
+	}
+
+	/* Spin a little: a live holder keeps the lock for one copy. */
+	unsigned spin = mq_load_relaxed(&q->spin_us);
+	if (spin) {
+		int64_t end = wait_now_ns() + (int64_t)spin * 1000;
+		for (int i = 0;; i++) {
+			cur = mq_load_relaxed(w);
+			if (cur == 0 &&
+			    atomic_compare_exchange_weak_explicit(w, &cur, me, memory_order_acquire,
+			                                          memory_order_relaxed))
+				return taken(q, side, false);
+			mq_cpu_relax();
+			if ((i & 63) == 63 && (wait_now_ns() >= end || interrupted(q, intr0)))
+				break;
+		}
+	}
+
+	/* Sleep. Once we have slept we take the lock with the waiters bit set,
+	 * so that our release wakes whoever else sleeps (the futex mutex of
+	 * Drepper's "Futexes are tricky"). */
+	int slice = LOCK_SLICE_MIN_MS;
+	for (;;) {
+		cur = mq_load_relaxed(w);
+		if ((cur & MQ_TOKEN_MASK) == 0) {
+			if (atomic_compare_exchange_weak_explicit(w, &cur, me | MQ_LOCK_WAITERS,
+			                                          memory_order_acquire,
+			                                          memory_order_relaxed))
+				return taken(q, side, false);
+			continue;
+		}
+		if (!(cur & MQ_LOCK_WAITERS) && !atomic_compare_exchange_weak_explicit(
+		                                        w, &cur, cur | MQ_LOCK_WAITERS,
+		                                        memory_order_relaxed, memory_order_relaxed))
+			continue;
+		cur |= MQ_LOCK_WAITERS;
+		if (interrupted(q, intr0)) {
+			intr_answer(q);
+			error_set(EINTR, "queue %s: interrupted waiting for the %s lock", q->name,
+			          side_name(q, side));
+			return EINTR;
+		}
+		if (wait_expired(dl)) {
+			char who[64];
+			token_describe(q, cur, who, sizeof(who));
+			error_set(
+			        ETIMEDOUT,
+			        "queue %s: the timeout passed waiting for the %s lock (held by %s)",
+			        q->name, side_name(q, side), who);
+			return ETIMEDOUT;
+		}
+		uint32_t seen = cur;
+		int rc = wait_sleep(w, seen, dl, slice);
+		if (rc == EINTR) {
+			error_set(EINTR,
+			          "queue %s: interrupted by a signal waiting for the %s lock",
+			          q->name, side_name(q, side));
+			return EINTR;
+		}
+		if (mq_load_relaxed(w) != seen)
+			continue; /* released or changed hands: look again */
+		/* Still the same holder after a slice: is it alive? */
+		if (!token_live(q, seen)) {
+			uint32_t expect = seen;
+			if (atomic_compare_exchange_strong_explicit(
+			            w, &expect, me | MQ_LOCK_WAITERS, memory_order_acquire,
+			            memory_order_relaxed))
+				return taken(q, side, true);
+			continue;
+		}
+		if (slice < LOCK_SLICE_MAX_MS)
+			slice *= 2;
+		if (handle_check(q, true) != 0)
+			return EPROTO;
+	}
+}
+
+int lock_release(struct mq *q, struct mq_side *side)
+{
+	_Atomic uint32_t *w = &side->lock;
+	uint32_t cur = mq_load_relaxed(w);
+	for (;;) {
+		if ((cur & MQ_TOKEN_MASK) != q->token) {
+			char who[64];
+			token_describe(q, cur, who, sizeof(who));
+			return error_set(
+			               EPROTO,
+			               "queue %s: damaged: the %s lock was taken from this process "
+			               "while it held it (now %s); what it wrote may be lost",
+			               q->name, side_name(q, side), who),
+			       EPROTO;
+		}
+		/* Pairs with the acquire CAS in lock_take. */
+		if (atomic_compare_exchange_weak_explicit(w, &cur, 0, memory_order_release,
+		                                          memory_order_relaxed))
+			break;
+	}
+	if (cur & MQ_LOCK_WAITERS)
+		wait_wake_word(w, 1);
+	return 0;
+}

@@ -1,0 +1,205 @@
+/*
+ * ops.h - the moves a message makes between the ring, the pool, the requeue
+ * ring and its holders, shared by the data-path modules:
+ *
+ *   queue.c    mq_send, mq_recv and the batches; waiting
+ *   lease.c    mq_recv_lease, mq_peek, mq_ack, mq_nack
+ *   zcopy.c    mq_reserve, mq_commit, mq_cancel
+ *   reap.c     giving back what dead clients held
+ *   repair.c   finishing or undoing a dead lock holder's operation
+ *
+ * Each call here is made with the named lock held and does one step; the
+ * callers write the side's intent record before the first store and clear it
+ * after the last, so that repair.c can tell how far a dead holder got. Every
+ * value read from the segment is checked where it is used; a check that fails
+ * sets errno EPROTO with the detail and the call returns -1 (or
+ * OP_DAMAGED), changing nothing.
+ */
+#ifndef LIBMQ_OPS_H
+#define LIBMQ_OPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "atomics.h"
+#include "handle.h"
+#include "wait.h"
+
+#define OP_DAMAGED UINT32_MAX
+
+/* damaged: record "queue NAME: damaged: WHY" as errno EPROTO; returns -1. */
+int damaged(struct mq *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* intent_begin: record OP (fields already stored) on SIDE. */
+static inline void intent_begin(struct mq_intent *in, uint32_t op)
+{
+	/* Pairs with the acquire load in repair_side: the fields come first. */
+	mq_store_release(&in->op, op);
+}
+
+/* intent_end: the operation on SIDE is complete. */
+static inline void intent_end(struct mq_intent *in)
+{
+	mq_store_release(&in->op, MQ_OP_NONE);
+}
+
+/* chunk_check: whether chunk IDX exists and is in state WANT (kind and owner)
+ * at position POS (UINT64_MAX: any). Sets the EPROTO detail (naming WHERE)
+ * and returns false if not. */
+bool chunk_check(struct mq *q, uint64_t idx, uint64_t want, uint64_t pos, const char *where);
+
+/* pool_peek_fifo (send lock, FIFO): the free chunk at pool position F, or
+ * UINT32_MAX if none is there yet (the pool is empty), or OP_DAMAGED. */
+uint32_t pool_peek_fifo(struct mq *q, uint64_t f);
+
+/* pool_push (receive lock): put chunk IDX into the pool at ftail and advance
+ * it. Returns 0 or -1 (EPROTO). FIFO: the entry's store (release) hands the
+ * chunk to producers. */
+int pool_push(struct mq *q, uint32_t idx);
+
+/* pool_top_lifo (receive lock, LIFO): the chunk on top of the pool, or
+ * UINT32_MAX if it is empty, or OP_DAMAGED. */
+uint32_t pool_top_lifo(struct mq *q);
+
+/* ring_slot_free (send lock): whether ring position T may be written (its
+ * entry is from the lap before). Sets the detail if not. */
+bool ring_slot_free(struct mq *q, uint64_t t);
+
+/* chunk_queue (send lock): fill chunk IDX's header as the message at ring
+ * position T of LEN bytes and commit it (the ring entry's release store). */
+void chunk_queue(struct mq *q, uint32_t idx, uint64_t t, uint32_t len);
+
+/* message_at (receive lock): the chunk of the message at position POS of
+ * SRC (MQ_SRC_RING or MQ_SRC_REQUEUE), UINT32_MAX if none is there (not
+ * committed yet, or past the requeue ring's end), or OP_DAMAGED. Checks the
+ * chunk's state, back-reference and length. */
+uint32_t message_at(struct mq *q, uint32_t src, uint64_t pos);
+
+/* next_message (receive lock): where the next message is: *SRC and *POS
+ * (requeued ones first), its chunk. Returns the chunk, UINT32_MAX if the
+ * queue is empty, or OP_DAMAGED. Checks the chunk's state, back-reference and
+ * length. */
+uint32_t next_message(struct mq *q, uint32_t *src, uint64_t *pos);
+
+/* take_commit (receive lock): the message(s) at POS .. POS+N-1 of SRC are
+ * taken: advance head or rhead. */
+void take_commit(struct mq *q, uint32_t src, uint64_t pos, uint32_t n);
+
+/* requeue_push (receive lock): chunk IDX goes to the requeue ring (its
+ * state becomes REQUEUED). Returns 0 or -1 (EPROTO). */
+int requeue_push(struct mq *q, uint32_t idx);
+
+/* lease_take (receive lock): take the message at SRC/POS in chunk IDX for
+ * OWNER: HELD with deliveries + 1 (lease), or TAKING (copy out, LIFO).
+ * Writes the intent, commits, ends it. */
+void lease_take(struct mq *q, uint32_t op, uint32_t src, uint64_t pos, uint32_t idx,
+                uint32_t owner);
+
+/* chunk_free_locked (receive lock): intent MQ_OP_FREE, chunk IDX back into
+ * the pool, intent end. Returns 0 or -1 (EPROTO). */
+int chunk_free_locked(struct mq *q, uint32_t idx);
+
+/* client_add: add V to client Q's counter FIELD (its own entry; atomic, as
+ * both locks' holders may count). */
+#define client_add(q, field, v)                                                                    \
+	do {                                                                                       \
+		if ((q)->client >= 0)                                                              \
+			mq_add_relaxed(&(q)->shm->clients[(q)->client].field, (v));                \
+	} while (0)
+
+/* mark_role: record what a client does, once (the RMW is off the fast path). */
+static inline void mark_role(struct mq *q, uint32_t role)
+{
+	if (q->client < 0)
+		return;
+	struct mq_client_slot *c = &q->shm->clients[q->client];
+	if (!(mq_load_relaxed(&c->role) & role))
+		atomic_fetch_or_explicit(&c->role, role, memory_order_relaxed);
+}
+
+/* high_water: raise the high-water mark for a ring now ending at END (send
+ * lock held). head is the consumers' hot line: read it only when the cached
+ * copy says the depth passes the mark, which costs at most one read per
+ * high_water sends once the mark has settled. */
+static inline void high_water(struct mq_shm *s, uint64_t end)
+{
+	uint64_t head = mq_load_relaxed(&s->head_cache);
+	if (end > head && end - head > mq_load_relaxed(&s->high_water)) {
+		/* Pairs with the release store of head in take_commit. */
+		head = mq_load_acquire(&s->head);
+		mq_store_relaxed(&s->head_cache, head);
+		if (end > head)
+			mq_max_u64(&s->high_water, end - head);
+	}
+}
+
+/* call_start: the checks every data call makes first: a handle, a sound
+ * mapping, a valid timeout. Fills *DL (NULL if none) and *INTR0. Returns 0
+ * or -1 with errno. */
+int call_start(struct mq *q, const char *call, int timeout_ms, struct timespec *deadline,
+               const struct timespec **dl, uint32_t *intr0);
+
+/* wait_for: wait until READY(q) may hold, DL passes (ETIMEDOUT), an interrupt
+ * newer than INTR0 arrives or a signal handler runs (EINTR), or the segment
+ * turns out damaged (EPROTO): spin for the handle's spin time, then sleep on
+ * WORD in slices, checking the segment (CHECK) and reaping dead clients
+ * between them. Returns 0 when the caller should look again. */
+int wait_for(struct mq *q, _Atomic uint32_t *word, bool (*ready)(struct mq *),
+             int (*check)(struct mq *), const struct timespec *dl, uint32_t intr0);
+
+/* ready_message, ready_space: unlocked hints for wait_for. */
+bool ready_message(struct mq *q);
+bool ready_space(struct mq *q);
+
+/* check_consumer, check_producer: the consistency a waiter can check without
+ * a lock: indices in range, and an entry committed where an index says one
+ * must be. Return 0, or -1 with errno EPROTO. */
+int check_consumer(struct mq *q);
+int check_producer(struct mq *q);
+
+/* reap_dead: give back what clients that died attached held, and mark them
+ * DEAD (reap.c), describing up to N of them in OUT (may be NULL). Takes both
+ * locks, send then receive. Returns how many clients were marked dead, or
+ * -1 with errno. Needs a lock-capable handle. */
+struct mq_reaped;
+int reap_dead(struct mq *q, const struct timespec *dl, int64_t intr0, struct mq_reaped *out,
+              size_t n);
+
+/* reap_needed: a cheap look (no lock): whether reap_dead has work. */
+bool reap_needed(struct mq *q);
+
+/* give_back_own: detach-time cleanup: requeue our leases, free our
+ * reservations and half-copied chunks. Returns how many chunks moved. */
+int give_back_own(struct mq *q);
+
+/* pool_pop_lifo (receive lock, LIFO): take the chunk on top of the pool for
+ * Q (state WRITING, owner Q). Returns it, UINT32_MAX if the pool is empty, or
+ * OP_DAMAGED. (zcopy.c) */
+uint32_t pool_pop_lifo(struct mq *q);
+
+/* reserve_fifo (send lock, FIFO): take the free chunk at fhead for Q (state
+ * WRITING, owner Q). Returns it, UINT32_MAX if none, or OP_DAMAGED. (zcopy.c) */
+uint32_t reserve_fifo(struct mq *q);
+
+/* commit_locked (send lock): queue chunk IDX, which Q holds WRITING, as a
+ * message of LEN bytes. Returns 0, or -1 with errno (EINVAL: not Q's chunk or
+ * LEN more than reserved; EPROTO). (zcopy.c) */
+int commit_locked(struct mq *q, uint32_t idx, size_t len);
+
+/* release_chunk: give back chunk IDX that Q holds WRITING or TAKING (the
+ * receive lock is taken here, with no interrupt and a bounded wait). Returns
+ * 0 or -1 with errno. (zcopy.c) */
+int release_chunk(struct mq *q, uint32_t idx, uint32_t kind);
+
+/* wake_consumers, wake_producers: after making a message, or room, available. */
+static inline void wake_consumers(struct mq *q)
+{
+	wait_wake(&q->shm->not_empty);
+}
+static inline void wake_producers(struct mq *q)
+{
+	wait_wake(&q->shm->not_full);
+}
+
+#endif /* LIBMQ_OPS_H */
