@@ -71,25 +71,17 @@ static bool interrupted(struct mq *q, int64_t intr0)
 	return intr0 != LOCK_NO_INTR && intr_pending(q, (uint32_t)intr0);
 }
 
-/* taken: the lock is ours; make sure the side is sound. REPAIR: we took it
- * over from a dead holder, so its operation may be half done. */
-static int taken(struct mq *q, struct mq_side *side, bool repair)
+/* taken: the lock is ours; make sure the side is sound. TAKEOVER: we took it
+ * from a dead holder. Either way, an operation record still set means an
+ * operation was left half done (its holder died, or hit a damaged segment
+ * and could not finish): finish or undo it first (repair.c), so that a queue
+ * whose damage has gone (a scribbled word restored) heals by itself. */
+static int taken(struct mq *q, struct mq_side *side, bool takeover)
 {
-	if (repair) {
+	if (takeover)
 		mq_add_relaxed(&q->shm->lock_repairs, 1);
-		if (repair_side(q, side) == 0)
-			return 0;
-	} else if (mq_load_acquire(&side->intent.op) == MQ_OP_NONE) {
+	if (mq_load_acquire(&side->intent.op) == MQ_OP_NONE || repair_side(q, side) == 0)
 		return 0;
-	} else {
-		/* A holder that finished cleared its record before releasing;
-		 * one that died left the lock word naming it. A record under a
-		 * free lock was written by someone who did not hold it. */
-		error_set(EPROTO,
-		          "queue %s: damaged: the %s side records an operation (%u) nobody is "
-		          "doing",
-		          q->name, side_name(q, side), (unsigned)mq_load_relaxed(&side->intent.op));
-	}
 	int err = errno;
 	lock_release(q, side);
 	errno = err;

@@ -58,7 +58,7 @@ uint32_t pool_peek_fifo(struct mq *q, uint64_t f)
 	 * header (state, pos) is visible. */
 	uint64_t e = mq_load_acquire(&q->pool[f & q->ring_mask]);
 	if (!entry_ready(e, f))
-		return UINT32_MAX;
+		return OP_NONE;
 	uint32_t idx = entry_idx(e);
 	if (!chunk_check(q, idx, MQ_CHUNK_STATE(MQ_CHUNK_FREE, 0), f, "pool position"))
 		return OP_DAMAGED;
@@ -98,7 +98,7 @@ uint32_t pool_top_lifo(struct mq *q)
 		return OP_DAMAGED;
 	}
 	if (top == 0)
-		return UINT32_MAX;
+		return OP_NONE;
 	uint64_t e = mq_load_relaxed(&q->pool[(top - 1) & q->ring_mask]);
 	if (!entry_ready(e, top - 1)) {
 		damaged(q, "pool position %" PRIu64 " is not filled", top - 1);
@@ -151,7 +151,7 @@ uint32_t message_at(struct mq *q, uint32_t src, uint64_t pos)
 			return OP_DAMAGED;
 		}
 		if (pos >= rtail)
-			return UINT32_MAX;
+			return OP_NONE;
 		idx = mq_load_relaxed(&q->requeue[pos & q->ring_mask]);
 		if (!chunk_check(q, idx, MQ_CHUNK_STATE(MQ_CHUNK_REQUEUED, 0), pos,
 		                 "requeue position"))
@@ -160,7 +160,7 @@ uint32_t message_at(struct mq *q, uint32_t src, uint64_t pos)
 		/* Pairs with the release store of the entry in chunk_queue. */
 		uint64_t e = mq_load_acquire(&q->ring[pos & q->ring_mask]);
 		if (!entry_ready(e, pos))
-			return UINT32_MAX;
+			return OP_NONE;
 		idx = entry_idx(e);
 		if (!chunk_check(q, idx, MQ_CHUNK_STATE(MQ_CHUNK_QUEUED, 0), pos, "ring position"))
 			return OP_DAMAGED;

@@ -26,7 +26,8 @@
 #include "handle.h"
 #include "wait.h"
 
-#define OP_DAMAGED UINT32_MAX
+#define OP_NONE    UINT32_MAX       /* nothing there (empty, full) */
+#define OP_DAMAGED (UINT32_MAX - 1) /* a check failed: errno EPROTO, the detail set */
 
 /* damaged: record "queue NAME: damaged: WHY" as errno EPROTO; returns -1. */
 int damaged(struct mq *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -50,7 +51,7 @@ static inline void intent_end(struct mq_intent *in)
 bool chunk_check(struct mq *q, uint64_t idx, uint64_t want, uint64_t pos, const char *where);
 
 /* pool_peek_fifo (send lock, FIFO): the free chunk at pool position F, or
- * UINT32_MAX if none is there yet (the pool is empty), or OP_DAMAGED. */
+ * OP_NONE if none is there yet (the pool is empty), or OP_DAMAGED. */
 uint32_t pool_peek_fifo(struct mq *q, uint64_t f);
 
 /* pool_push (receive lock): put chunk IDX into the pool at ftail and advance
@@ -59,7 +60,7 @@ uint32_t pool_peek_fifo(struct mq *q, uint64_t f);
 int pool_push(struct mq *q, uint32_t idx);
 
 /* pool_top_lifo (receive lock, LIFO): the chunk on top of the pool, or
- * UINT32_MAX if it is empty, or OP_DAMAGED. */
+ * OP_NONE if it is empty, or OP_DAMAGED. */
 uint32_t pool_top_lifo(struct mq *q);
 
 /* ring_slot_free (send lock): whether ring position T may be written (its
@@ -71,13 +72,13 @@ bool ring_slot_free(struct mq *q, uint64_t t);
 void chunk_queue(struct mq *q, uint32_t idx, uint64_t t, uint32_t len);
 
 /* message_at (receive lock): the chunk of the message at position POS of
- * SRC (MQ_SRC_RING or MQ_SRC_REQUEUE), UINT32_MAX if none is there (not
+ * SRC (MQ_SRC_RING or MQ_SRC_REQUEUE), OP_NONE if none is there (not
  * committed yet, or past the requeue ring's end), or OP_DAMAGED. Checks the
  * chunk's state, back-reference and length. */
 uint32_t message_at(struct mq *q, uint32_t src, uint64_t pos);
 
 /* next_message (receive lock): where the next message is: *SRC and *POS
- * (requeued ones first), its chunk. Returns the chunk, UINT32_MAX if the
+ * (requeued ones first), its chunk. Returns the chunk, OP_NONE if the
  * queue is empty, or OP_DAMAGED. Checks the chunk's state, back-reference and
  * length. */
 uint32_t next_message(struct mq *q, uint32_t *src, uint64_t *pos);
@@ -174,12 +175,12 @@ bool reap_needed(struct mq *q);
 int give_back_own(struct mq *q);
 
 /* pool_pop_lifo (receive lock, LIFO): take the chunk on top of the pool for
- * Q (state WRITING, owner Q). Returns it, UINT32_MAX if the pool is empty, or
+ * Q (state WRITING, owner Q). Returns it, OP_NONE if the pool is empty, or
  * OP_DAMAGED. (zcopy.c) */
 uint32_t pool_pop_lifo(struct mq *q);
 
 /* reserve_fifo (send lock, FIFO): take the free chunk at fhead for Q (state
- * WRITING, owner Q). Returns it, UINT32_MAX if none, or OP_DAMAGED. (zcopy.c) */
+ * WRITING, owner Q). Returns it, OP_NONE if none, or OP_DAMAGED. (zcopy.c) */
 uint32_t reserve_fifo(struct mq *q);
 
 /* commit_locked (send lock): queue chunk IDX, which Q holds WRITING, as a

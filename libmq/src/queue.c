@@ -77,7 +77,7 @@ static int send_fifo(struct mq *q, const struct iovec *msgs, unsigned n, const s
 	int bad = 0;
 	for (; m < n; m++) {
 		uint32_t idx = pool_peek_fifo(q, fhead + m);
-		if (idx == UINT32_MAX)
+		if (idx == OP_NONE)
 			break;
 		if (idx == OP_DAMAGED || !ring_slot_free(q, tail + m)) {
 			bad = 1;
@@ -137,7 +137,7 @@ static int send_lifo(struct mq *q, const struct iovec *msgs, unsigned n, const s
 				release_chunk(q, idx, MQ_CHUNK_WRITING);
 			return m ? (int)m : -1;
 		}
-		if (idx == UINT32_MAX)
+		if (idx == OP_NONE)
 			return (int)m;
 		if (idx == OP_DAMAGED)
 			return m ? (int)m : (errno = err, -1);
@@ -261,7 +261,7 @@ static int recv_fifo(struct mq *q, struct iovec *bufs, unsigned n, const struct 
 	int err = 0;
 	uint32_t first = next_message(q, &src, &pos0);
 	for (uint32_t i = first; k < n && k < RECV_ROUND;) {
-		if (i == UINT32_MAX)
+		if (i == OP_NONE)
 			break;
 		if (i == OP_DAMAGED) {
 			err = EPROTO;
@@ -354,7 +354,7 @@ static int recv_lifo(struct mq *q, struct iovec *bufs, unsigned n, const struct 
 		int err = errno;
 		if (lock_release(q, &s->recv) != 0)
 			return k ? (int)k : -1;
-		if (idx == UINT32_MAX)
+		if (idx == OP_NONE)
 			return (int)k;
 		if (idx == OP_DAMAGED)
 			return k ? (int)k : (errno = err, -1);
