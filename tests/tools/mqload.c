@@ -10,11 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "handle.h"
+/* The public headers only: mqload is a client like any other. */
 #include "libmq.h"
+#include "libmq_admin.h"
 
 /*
  * Every message mqload sends carries a 24-byte header and a payload pattern
@@ -28,9 +30,10 @@
 #define MSG_MAGIC      0x444c514du /* "MQLD" */
 #define HDR_SIZE       24
 #define MAX_IDS        1024 /* producer ids 0..MAX_IDS-1 */
+#define MAX_BATCH      64   /* --batch N: at most this many messages a call */
 #define FLUSH_MS       100  /* how often produce/consume publish their counts */
 #define DEFAULT_TMO_MS 5000
-#define DEFAULT_SECS   60 /* produce, consume and hold never outlive this */
+#define DEFAULT_SECS   60 /* produce, consume, churn and hold never outlive this */
 
 enum exit_code {
 	EXIT_OK = 0,
@@ -45,37 +48,54 @@ static const char usage_text[] =
         "Load and fault tool for the mqbroker integration tests. Every message carries\n"
         "a producer id, a sequence number and a checksum; receivers verify them.\n"
         "\n"
-        "  send NAME COUNT [--size N] [--id P] [--start S] [--timeout MS]\n"
+        "  send NAME COUNT [--size N] [--id P] [--start S] [--timeout MS] [SENDMODE]\n"
         "        send COUNT messages of N bytes (default 64, at least 24), sequence\n"
         "        numbers S.. (default 0), each waiting at most MS (default 5000) for space\n"
-        "  recv NAME COUNT [--timeout MS] [--log FILE]\n"
+        "  recv NAME COUNT [--timeout MS] [--log FILE] [RECVMODE]\n"
         "        receive and verify COUNT messages, each waiting at most MS; append\n"
-        "        \"ID SEQ\" per message to FILE\n"
-        "  produce NAME --id P --confirm FILE [--seconds S] [--size N] [--rate R]\n"
+        "        \"ID SEQ\" per message to FILE (\"ID SEQ DELIVERIES\" with --lease/--peek)\n"
+        "  produce NAME --id P --confirm FILE [--seconds S] [--size N] [--rate R] [SENDMODE]\n"
         "        send sequence numbers 0, 1, 2... until S seconds pass (default 60) or\n"
         "        SIGTERM/SIGINT, at most R messages a second (default: unlimited); FILE\n"
         "        always holds (replaced atomically every 100 ms and at exit) the number\n"
-        "        of messages whose mq_send returned 0: exactly sequences 0..N-1 were sent\n"
-        "  consume NAME --log FILE [--count FILE] [--seconds S] [--idle-exit MS]\n"
+        "        of messages whose send returned success: exactly sequences 0..N-1 were sent\n"
+        "  consume NAME --log FILE [--count FILE] [--seconds S] [--idle-exit MS] [RECVMODE]\n"
         "        receive and verify until S seconds pass (default 60), SIGTERM/SIGINT,\n"
-        "        or, with --idle-exit, the queue stayed empty MS; append \"ID SEQ\" per\n"
-        "        message to the log (flushed every 100 ms and at exit); --count FILE\n"
-        "        holds the number received, replaced like produce's --confirm\n"
-        "  hold NAME [--send N] [--recv N] [--size N] [--id P] [--lock send|recv]\n"
-        "            [--ready FILE] [--seconds S]\n"
-        "        attach, send then receive N messages (each waiting at most --timeout),\n"
-        "        optionally take the queue's send or receive lock and keep it, print\n"
-        "        \"holding NAME pid PID\" (and write PID to FILE), then sleep until S\n"
-        "        seconds pass (default 60) or SIGTERM/SIGINT: SIGKILL it to get a client\n"
-        "        that died attached (with --lock: one killed in mid-operation)\n"
-        "  info\n"
-        "        print facts about this build: \"lock_deadlines yes\" (or no: under\n"
-        "        ThreadSanitizer, waits for a queue's lock ignore the timeout)\n"
+        "        or, with --idle-exit, the queue stayed empty MS; append a line per\n"
+        "        message to the log as recv does (flushed every 100 ms and at exit);\n"
+        "        --count FILE holds the number received, replaced like produce's --confirm\n"
+        "  hold NAME [--send N] [--recv N] [--reserved N] [--size N] [--id P] [--start S]\n"
+        "            [--ready FILE] [--seconds S] [SENDMODE] [RECVMODE]\n"
+        "        attach, send N messages, receive N messages (with --lease or --peek:\n"
+        "        lease them and keep the leases, never acking), reserve room for N more\n"
+        "        with mq_reserve and write a whole message (sequence numbers after the\n"
+        "        sent ones) into each, never committing; print \"holding NAME pid PID\"\n"
+        "        (and write PID to FILE), then sleep until S seconds pass (default 60) or\n"
+        "        SIGTERM/SIGINT (then detach, which gives leases and reservations back):\n"
+        "        SIGKILL it to get a client that died attached, holding what it took\n"
+        "  churn NAME --id P [--size N] [--ready FILE] [--seconds S] [SENDMODE] [RECVMODE]\n"
+        "        send and receive in a tight loop (one message, or a batch, each way) until\n"
+        "        S seconds pass or SIGTERM/SIGINT, verifying what it receives; FILE gets\n"
+        "        the pid once the loop runs: SIGKILL it at a random moment to kill a\n"
+        "        client inside mq_send, mq_recv, mq_ack, mq_commit... holding a queue lock\n"
+        "  stats NAME\n"
+        "        print the queue's mq_stats as \"KEY VALUE\" lines (observing: does not\n"
+        "        attach as a client)\n"
+        "  inspect NAME\n"
+        "        print mq_inspect's view as \"KEY VALUE\" lines (sound, problem, the chunk\n"
+        "        census, the lock holders); exit 0 only if the segment is sound\n"
+        "\n"
+        "  SENDMODE: --reserve (zero-copy: mq_reserve, write in place, mq_commit) or\n"
+        "            --batch N (mq_send_batch of up to N messages a call); default mq_send\n"
+        "  RECVMODE: --lease (mq_recv_lease, then mq_ack), --peek (mq_peek: verified in\n"
+        "            the queue's memory, then mq_ack) or --batch N (mq_recv_batch of up to\n"
+        "            N a call); default mq_recv\n"
         "\n"
         "Receivers check each message's header, checksum and payload, and that each\n"
         "producer's sequence numbers rise (a queue is FIFO: one consumer never sees a\n"
-        "producer's messages out of order or twice). mqload dies with its parent\n"
-        "(PR_SET_PDEATHSIG), so a killed test leaves no strays.\n"
+        "producer's messages out of order or twice). A leased message delivered again\n"
+        "(DELIVERIES > 1: its holder died or detached) is exempt from the order check.\n"
+        "mqload dies with its parent (PR_SET_PDEATHSIG), so a killed test leaves no strays.\n"
         "\n"
         "Exit status: 0 success; 1 libmq or system error; 2 usage; 3 timed out (or the\n"
         "queue was full/empty with --timeout 0) before COUNT messages; 4 a corrupt,\n"
@@ -97,6 +117,17 @@ __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);
+}
+
+/* errname: "EAGAIN" for errno E; errnos without a name (0 included) as a number. */
+static const char *errname(int e)
+{
+	static char buf[32];
+	const char *n = strerrorname_np(e);
+	if (n)
+		return n;
+	snprintf(buf, sizeof(buf), "%d (not an errno)", e);
+	return buf;
 }
 
 static double now_s(void)
@@ -155,14 +186,15 @@ static void verifier_init(struct verifier *v)
 	v->count = 0;
 }
 
-/* verify: check the LEN-byte message M; on success set *ID and *SEQ. Returns 0,
- * or -1 after saying what is wrong. */
-static int verify(struct verifier *v, const unsigned char *m, ssize_t len, uint32_t *id,
-                  uint64_t *seq)
+/* verify: check the LEN-byte message M, delivered for the DELIVERIES-th time
+ * (1 for a message not taken with a lease); on success set *ID and *SEQ.
+ * Returns 0, or -1 after saying what is wrong. */
+static int verify(struct verifier *v, const unsigned char *m, size_t len, uint32_t deliveries,
+                  uint32_t *id, uint64_t *seq)
 {
 	uint64_t n = v->count + 1;
 	if (len < HDR_SIZE) {
-		say("message %" PRIu64 ": %zd bytes, shorter than the %d-byte header", n, len,
+		say("message %" PRIu64 ": %zu bytes, shorter than the %d-byte header", n, len,
 		    HDR_SIZE);
 		return -1;
 	}
@@ -174,19 +206,19 @@ static int verify(struct verifier *v, const unsigned char *m, ssize_t len, uint3
 	memcpy(seq, m + 8, 8);
 	if (get32(m + 16) != (uint32_t)len) {
 		say("message %" PRIu64 " (producer %u seq %" PRIu64
-		    "): %zd bytes received, %u sent (torn or truncated)",
+		    "): %zu bytes received, %u sent (torn or truncated)",
 		    n, *id, *seq, len, get32(m + 16));
 		return -1;
 	}
-	if (get32(m + 20) != checksum(m, (size_t)len)) {
+	if (get32(m + 20) != checksum(m, len)) {
 		say("message %" PRIu64 " (producer %u seq %" PRIu64 "): bad checksum", n, *id,
 		    *seq);
 		return -1;
 	}
-	for (ssize_t i = HDR_SIZE; i < len; i++) {
-		if (m[i] != (unsigned char)(*id * 31u + *seq * 7u + (size_t)i)) {
+	for (size_t i = HDR_SIZE; i < len; i++) {
+		if (m[i] != (unsigned char)(*id * 31u + *seq * 7u + i)) {
 			say("message %" PRIu64 " (producer %u seq %" PRIu64
-			    "): payload byte %zd is wrong",
+			    "): payload byte %zu is wrong",
 			    n, *id, *seq, i);
 			return -1;
 		}
@@ -196,13 +228,21 @@ static int verify(struct verifier *v, const unsigned char *m, ssize_t len, uint3
 		    MAX_IDS - 1);
 		return -1;
 	}
-	if (*seq > (uint64_t)INT64_MAX || (int64_t)*seq <= v->last[*id]) {
+	if (deliveries == 0) {
+		say("message %" PRIu64 " (producer %u seq %" PRIu64 "): leased with deliveries 0",
+		    n, *id, *seq);
+		return -1;
+	}
+	/* A message delivered again (its holder died or detached) comes back
+	 * ahead of newer ones: only first deliveries must be in order. */
+	if (deliveries == 1 && (*seq > (uint64_t)INT64_MAX || (int64_t)*seq <= v->last[*id])) {
 		say("message %" PRIu64 ": producer %u seq %" PRIu64 " after seq %" PRId64
 		    " (duplicated or out of order)",
 		    n, *id, *seq, v->last[*id]);
 		return -1;
 	}
-	v->last[*id] = (int64_t)*seq;
+	if ((int64_t)*seq > v->last[*id])
+		v->last[*id] = (int64_t)*seq;
 	v->count++;
 	return 0;
 }
@@ -227,6 +267,9 @@ static int write_count(const char *file, uint64_t n)
 	return 0;
 }
 
+/* How messages move: the send and receive calls a command uses. */
+enum recv_mode { RECV_COPY, RECV_LEASE, RECV_PEEK };
+
 /* Options shared by the commands; each uses the ones its usage lists. */
 struct opts {
 	const char *cmd, *name;
@@ -241,8 +284,10 @@ struct opts {
 	double seconds;
 	double rate;
 	int idle_exit_ms;
-	uint64_t send_n, recv_n;
-	const char *lock; /* "send", "recv" or NULL */
+	uint64_t send_n, recv_n, reserved_n;
+	int reserve;         /* SENDMODE --reserve */
+	enum recv_mode recv; /* RECVMODE --lease, --peek */
+	unsigned batch;      /* --batch N (0: one message a call) */
 };
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -279,6 +324,26 @@ static int usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
+/* check_modes: the SENDMODE and RECVMODE options fit command O->cmd. */
+static int check_modes(const struct opts *o)
+{
+	const char *c = o->cmd;
+	bool sends = !strcmp(c, "send") || !strcmp(c, "produce") || !strcmp(c, "hold") ||
+	             !strcmp(c, "churn");
+	bool recvs = !strcmp(c, "recv") || !strcmp(c, "consume") || !strcmp(c, "hold") ||
+	             !strcmp(c, "churn");
+	if (o->reserve && !sends)
+		return usage_error("%s: --reserve is for commands that send", c);
+	if (o->recv != RECV_COPY && !recvs)
+		return usage_error("%s: --lease and --peek are for commands that receive", c);
+	if (o->batch && !sends && !recvs)
+		return usage_error("%s: --batch is for commands that send or receive", c);
+	if (o->batch && (o->reserve || o->recv != RECV_COPY))
+		return usage_error("%s: --batch goes with neither --reserve, --lease nor --peek",
+		                   c);
+	return EXIT_OK;
+}
+
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -297,8 +362,21 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		o->have_count = 1;
 		i++;
 	}
-	for (; i < argc; i += 2) { /* every option takes a value */
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+	while (i < argc) {
+		const char *a = argv[i];
+		/* The mode flags take no value; every other option takes one. */
+		if (!strcmp(a, "--reserve") || !strcmp(a, "--lease") || !strcmp(a, "--peek")) {
+			if (a[2] == 'r')
+				o->reserve = 1;
+			else if (o->recv != RECV_COPY)
+				return usage_error("%s: give one of --lease and --peek", o->cmd);
+			else
+				o->recv = a[2] == 'l' ? RECV_LEASE : RECV_PEEK;
+			i++;
+			continue;
+		}
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		i += 2;
 		uint64_t n;
 		if (!strncmp(a, "--", 2) && !v)
 			return usage_error("option %s needs a value", a);
@@ -344,19 +422,24 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		} else if (!strcmp(a, "--recv")) {
 			if (parse_u64(v, UINT32_MAX, &o->recv_n))
 				return usage_error("bad --recv '%s'", v);
-		} else if (!strcmp(a, "--lock")) {
-			if (strcmp(v, "send") && strcmp(v, "recv"))
-				return usage_error("bad --lock '%s' (want send or recv)", v);
-			o->lock = v;
+		} else if (!strcmp(a, "--reserved")) {
+			if (parse_u64(v, MQ_CAPACITY_LIMIT, &o->reserved_n))
+				return usage_error("bad --reserved '%s'", v);
+		} else if (!strcmp(a, "--batch")) {
+			if (parse_u64(v, MAX_BATCH, &n) || n == 0)
+				return usage_error("bad --batch '%s' (want 1..64)", v);
+			o->batch = (unsigned)n;
 		} else {
 			return usage_error("unknown argument '%s'", a);
 		}
 	}
 	if (!strcmp(o->cmd, "produce") && (!o->have_id || !o->confirm))
 		return usage_error("%s: needs --id and --confirm", o->cmd);
+	if (!strcmp(o->cmd, "churn") && !o->have_id)
+		return usage_error("%s: needs --id", o->cmd);
 	if (!strcmp(o->cmd, "consume") && !o->log)
 		return usage_error("%s: needs --log", o->cmd);
-	return EXIT_OK;
+	return check_modes(o);
 }
 
 static void on_signals(void)
@@ -373,7 +456,7 @@ static mq_t *attach(const char *name)
 {
 	mq_t *q = mq_attach(name);
 	if (!q)
-		say("cannot attach: %s (errno %s)", mq_errdetail(), strerrorname_np(errno));
+		say("cannot attach: %s (errno %s)", mq_errdetail(), errname(errno));
 	return q;
 }
 
@@ -400,89 +483,243 @@ static int log_close(FILE *f, const char *file)
 	return 0;
 }
 
+/* struct sender: a producer's buffers: room for a batch of messages. */
+struct sender {
+	unsigned char *buf; /* max(batch, 1) messages of size bytes */
+	struct iovec iov[MAX_BATCH];
+};
+
+static int sender_init(struct sender *s, const struct opts *o)
+{
+	unsigned n = o->batch ? o->batch : 1;
+	s->buf = malloc(o->size * n);
+	if (!s->buf) {
+		say("out of memory for %u messages of %zu bytes", n, o->size);
+		return -1;
+	}
+	return 0;
+}
+
+/* send_some: send up to WANT (>= 1) messages of producer O->id, sequence
+ * numbers SEQ.., the way O says, each call waiting at most TIMEOUT_MS. Returns
+ * how many were sent (>= 1), or -1 with errno (nothing sent). */
+static int send_some(mq_t *q, const struct opts *o, struct sender *s, uint64_t seq, uint64_t want,
+                     int timeout_ms)
+{
+	if (o->reserve) {
+		unsigned char *m = mq_reserve(q, o->size, timeout_ms);
+		if (!m)
+			return -1;
+		build(m, o->size, o->id, seq);
+		/* EINTR leaves the reservation standing: commit it all the same. */
+		int rc;
+		while ((rc = mq_commit(q, m, o->size)) != 0 && errno == EINTR) {
+		}
+		if (rc != 0) {
+			int e = errno;
+			mq_cancel(q, m);
+			errno = e;
+			return -1;
+		}
+		return 1;
+	}
+	if (o->batch) {
+		unsigned n = want < o->batch ? (unsigned)want : o->batch;
+		for (unsigned i = 0; i < n; i++) {
+			build(s->buf + i * o->size, o->size, o->id, seq + i);
+			s->iov[i].iov_base = s->buf + i * o->size;
+			s->iov[i].iov_len = o->size;
+		}
+		return mq_send_batch(q, s->iov, n, timeout_ms);
+	}
+	build(s->buf, o->size, o->id, seq);
+	return mq_send(q, s->buf, o->size, timeout_ms) == 0 ? 1 : -1;
+}
+
+/* send_fail: what a failed send says and the exit code it means. */
+static int send_fail(const char *what, int e)
+{
+	say("%s: %s (errno %s)", what, mq_errdetail(), errname(e));
+	return e == ETIMEDOUT || e == EAGAIN ? EXIT_TIMEOUT : EXIT_ERROR;
+}
+
+/* struct receiver: a consumer's buffers, its verifier and log, and the
+ * leases it keeps when it holds them (hold). */
+struct receiver {
+	unsigned char *buf; /* max(batch, 1) buffers of cap bytes (none for --peek) */
+	size_t cap;
+	struct iovec iov[MAX_BATCH];
+	struct verifier v;
+	FILE *log;
+	mq_lease_t *kept; /* NULL: ack each lease; else room for the leases kept */
+	size_t nkept;
+};
+
+static int receiver_init(struct receiver *r, mq_t *q, const struct opts *o)
+{
+	struct mq_stats st;
+	memset(r, 0, sizeof(*r));
+	verifier_init(&r->v);
+	if (mq_stats(q, &st) != 0) {
+		say("mq_stats: %s", mq_errdetail());
+		return -1;
+	}
+	r->cap = (size_t)st.max_msg_size;
+	if (o->recv == RECV_PEEK)
+		return 0;
+	unsigned n = o->batch ? o->batch : 1;
+	r->buf = malloc((r->cap ? r->cap : 1) * n);
+	if (!r->buf) {
+		say("out of memory for %u buffers of %zu bytes", n, r->cap);
+		return -1;
+	}
+	return 0;
+}
+
+/* settle: ack lease L (or keep it, when the receiver keeps them). */
+static int settle(mq_t *q, struct receiver *r, const mq_lease_t *l)
+{
+	if (r->kept) {
+		r->kept[r->nkept++] = *l;
+		return EXIT_OK;
+	}
+	int rc;
+	while ((rc = mq_ack(q, l)) != 0 && errno == EINTR) {
+	}
+	if (rc != 0) {
+		say("ack of message %" PRIu64 ": %s (errno %s)", l->id, mq_errdetail(),
+		    errname(errno));
+		return EXIT_ERROR;
+	}
+	return EXIT_OK;
+}
+
+/* take: verify and log one received message M of LEN bytes. */
+static int take(struct receiver *r, const unsigned char *m, size_t len, uint32_t deliveries,
+                bool leased)
+{
+	uint32_t id;
+	uint64_t seq;
+	if (verify(&r->v, m, len, deliveries, &id, &seq))
+		return EXIT_DATA;
+	if (r->log && leased)
+		fprintf(r->log, "%u %" PRIu64 " %u\n", id, seq, deliveries);
+	else if (r->log)
+		fprintf(r->log, "%u %" PRIu64 "\n", id, seq);
+	return EXIT_OK;
+}
+
+/* recv_some: receive up to WANT (>= 1) messages the way O says within
+ * TIMEOUT_MS, verify and log them (and ack or keep the leases). *GOT counts
+ * those taken. Returns EXIT_OK, EXIT_TIMEOUT (errno ETIMEDOUT/EAGAIN/EINTR
+ * kept), EXIT_DATA or EXIT_ERROR. */
+static int recv_some(mq_t *q, const struct opts *o, struct receiver *r, uint64_t want,
+                     int timeout_ms, uint64_t *got)
+{
+	int rc = EXIT_OK, e;
+	*got = 0;
+	if (o->recv == RECV_PEEK) {
+		mq_lease_t l;
+		size_t len;
+		const unsigned char *m = mq_peek(q, &len, timeout_ms, &l);
+		if (!m)
+			goto failed;
+		rc = take(r, m, len, l.deliveries, true);
+		if (rc == EXIT_OK)
+			rc = settle(q, r, &l);
+		*got = rc == EXIT_OK;
+		return rc;
+	}
+	if (o->recv == RECV_LEASE) {
+		mq_lease_t l;
+		ssize_t n = mq_recv_lease(q, r->buf, r->cap, timeout_ms, &l);
+		if (n < 0)
+			goto failed;
+		rc = take(r, r->buf, (size_t)n, l.deliveries, true);
+		if (rc == EXIT_OK)
+			rc = settle(q, r, &l);
+		*got = rc == EXIT_OK;
+		return rc;
+	}
+	if (o->batch) {
+		unsigned n = want < o->batch ? (unsigned)want : o->batch;
+		for (unsigned i = 0; i < n; i++) {
+			r->iov[i].iov_base = r->buf + i * r->cap;
+			r->iov[i].iov_len = r->cap;
+		}
+		int k = mq_recv_batch(q, r->iov, n, timeout_ms);
+		if (k < 0)
+			goto failed;
+		if (k == 0 || (unsigned)k > n) {
+			say("mq_recv_batch of %u returned %d", n, k);
+			return EXIT_ERROR;
+		}
+		for (int i = 0; i < k && rc == EXIT_OK; i++) {
+			rc = take(r, r->iov[i].iov_base, r->iov[i].iov_len, 1, false);
+			*got += rc == EXIT_OK;
+		}
+		return rc;
+	}
+	ssize_t n = mq_recv(q, r->buf, r->cap, timeout_ms);
+	if (n < 0)
+		goto failed;
+	rc = take(r, r->buf, (size_t)n, 1, false);
+	*got = rc == EXIT_OK;
+	return rc;
+failed:
+	e = errno;
+	if (e == ETIMEDOUT || e == EAGAIN || e == EINTR)
+		return EXIT_TIMEOUT;
+	say("recv: %s (errno %s)", mq_errdetail(), errname(e));
+	errno = e;
+	return EXIT_ERROR;
+}
+
 static int cmd_send(const struct opts *o)
 {
 	mq_t *q = attach(o->name);
 	if (!q)
 		return EXIT_ERROR;
-	unsigned char *m = malloc(o->size);
-	int rc = m ? EXIT_OK : EXIT_ERROR;
+	struct sender s;
+	int rc = sender_init(&s, o) ? EXIT_ERROR : EXIT_OK;
 	uint64_t sent = 0;
-	for (; rc == EXIT_OK && sent < o->count; sent++) {
-		build(m, o->size, o->id, o->start + sent);
-		if (mq_send(q, m, o->size, o->timeout_ms) == 0)
+	while (rc == EXIT_OK && sent < o->count) {
+		int k = send_some(q, o, &s, o->start + sent, o->count - sent, o->timeout_ms);
+		if (k > 0) {
+			sent += (uint64_t)k;
 			continue;
+		}
 		int e = errno;
-		say("send %" PRIu64 " of %" PRIu64 ": %s (errno %s)", sent + 1, o->count,
-		    mq_errdetail(), strerrorname_np(e));
-		rc = e == ETIMEDOUT || e == EAGAIN ? EXIT_TIMEOUT : EXIT_ERROR;
-		break;
+		char what[64];
+		snprintf(what, sizeof(what), "send %" PRIu64 " of %" PRIu64, sent + 1, o->count);
+		rc = send_fail(what, e);
 	}
-	free(m);
+	free(s.buf);
 	mq_detach(q);
 	return rc;
 }
 
-/* recv_one: receive one message within TIMEOUT_MS into BUF (CAP bytes), verify it
- * and log it. Returns EXIT_OK, EXIT_TIMEOUT (errno ETIMEDOUT/EAGAIN/EINTR kept),
- * EXIT_DATA or EXIT_ERROR. */
-static int recv_one(mq_t *q, unsigned char *buf, size_t cap, int timeout_ms, struct verifier *v,
-                    FILE *log)
-{
-	ssize_t n = mq_recv(q, buf, cap, timeout_ms);
-	if (n < 0) {
-		int e = errno;
-		if (e == ETIMEDOUT || e == EAGAIN || e == EINTR)
-			return EXIT_TIMEOUT;
-		say("recv: %s (errno %s)", mq_errdetail(), strerrorname_np(e));
-		return EXIT_ERROR;
-	}
-	uint32_t id;
-	uint64_t seq;
-	if (verify(v, buf, n, &id, &seq))
-		return EXIT_DATA;
-	if (log)
-		fprintf(log, "%u %" PRIu64 "\n", id, seq);
-	return EXIT_OK;
-}
-
-static unsigned char *recv_buffer(mq_t *q, size_t *cap)
-{
-	struct mq_stats st;
-	mq_stats(q, &st);
-	*cap = (size_t)st.max_msg_size;
-	unsigned char *b = malloc(*cap ? *cap : 1);
-	if (!b)
-		say("out of memory for a %zu-byte buffer", *cap);
-	return b;
-}
-
 static int cmd_recv(const struct opts *o)
 {
-	static struct verifier v;
-	verifier_init(&v);
-	FILE *log;
-	if (log_open(o->log, &log))
-		return EXIT_ERROR;
+	static struct receiver r;
 	mq_t *q = attach(o->name);
-	if (!q) {
-		log_close(log, o->log);
+	if (!q)
 		return EXIT_ERROR;
-	}
-	size_t cap;
-	unsigned char *buf = recv_buffer(q, &cap);
-	int rc = buf ? EXIT_OK : EXIT_ERROR;
-	while (rc == EXIT_OK && v.count < o->count) {
-		rc = recv_one(q, buf, cap, o->timeout_ms, &v, log);
+	int rc = receiver_init(&r, q, o) || log_open(o->log, &r.log) ? EXIT_ERROR : EXIT_OK;
+	uint64_t done = 0;
+	while (rc == EXIT_OK && done < o->count) {
+		uint64_t got;
+		rc = recv_some(q, o, &r, o->count - done, o->timeout_ms, &got);
+		done += got;
 		if (rc == EXIT_TIMEOUT) {
 			int e = errno;
-			say("recv %" PRIu64 " of %" PRIu64 ": %s (errno %s)", v.count + 1, o->count,
-			    mq_errdetail(), strerrorname_np(e));
+			say("recv %" PRIu64 " of %" PRIu64 ": %s (errno %s)", done + 1, o->count,
+			    mq_errdetail(), errname(e));
 		}
 	}
-	free(buf);
+	free(r.buf);
 	mq_detach(q);
-	if (log_close(log, o->log) && rc == EXIT_OK)
+	if (log_close(r.log, o->log) && rc == EXIT_OK)
 		rc = EXIT_ERROR;
 	return rc;
 }
@@ -500,8 +737,8 @@ static int cmd_produce(const struct opts *o)
 	mq_t *q = attach(o->name);
 	if (!q)
 		return EXIT_ERROR;
-	unsigned char *m = malloc(o->size);
-	if (!m) {
+	struct sender s;
+	if (sender_init(&s, o)) {
 		mq_detach(q);
 		return EXIT_ERROR;
 	}
@@ -517,47 +754,41 @@ static int cmd_produce(const struct opts *o)
 			if (write_count(o->confirm, confirmed))
 				rc = EXIT_ERROR;
 		}
+		uint64_t allowed = UINT64_MAX;
 		if (o->rate > 0) {
 			double due = start + (double)confirmed / o->rate;
 			if (due > t) {
 				sleep_s(due - t < 0.01 ? due - t : 0.01);
 				continue;
 			}
+			allowed = (uint64_t)((t - start) * o->rate) + 1 - confirmed;
 		}
-		build(m, o->size, o->id, confirmed);
-		if (mq_send(q, m, o->size, 200) == 0) {
-			confirmed++; /* mq_send returned 0: the message is in */
+		int k = send_some(q, o, &s, confirmed, allowed, 200);
+		if (k > 0) {
+			confirmed += (uint64_t)k; /* the send returned success: they are in */
 			continue;
 		}
 		int e = errno;
 		if (e == ETIMEDOUT || e == EINTR)
-			continue; /* not sent: the same sequence number goes again */
+			continue; /* not sent: the same sequence numbers go again */
 		say("produce %u: send of seq %" PRIu64 ": %s (errno %s)", o->id, confirmed,
-		    mq_errdetail(), strerrorname_np(e));
+		    mq_errdetail(), errname(e));
 		rc = EXIT_ERROR;
 	}
 	if (write_count(o->confirm, confirmed))
 		rc = EXIT_ERROR;
-	free(m);
+	free(s.buf);
 	mq_detach(q);
 	return rc;
 }
 
 static int cmd_consume(const struct opts *o)
 {
-	static struct verifier v;
-	verifier_init(&v);
-	FILE *log;
-	if (log_open(o->log, &log))
-		return EXIT_ERROR;
+	static struct receiver r;
 	mq_t *q = attach(o->name);
-	if (!q) {
-		log_close(log, o->log);
+	if (!q)
 		return EXIT_ERROR;
-	}
-	size_t cap;
-	unsigned char *buf = recv_buffer(q, &cap);
-	int rc = buf ? EXIT_OK : EXIT_ERROR;
+	int rc = receiver_init(&r, q, o) || log_open(o->log, &r.log) ? EXIT_ERROR : EXIT_OK;
 	if (rc == EXIT_OK && o->count_file && write_count(o->count_file, 0))
 		rc = EXIT_ERROR;
 	double start = now_s(), end = start + o->seconds, last_msg = start;
@@ -570,70 +801,70 @@ static int cmd_consume(const struct opts *o)
 			break;
 		if (t >= next_flush) {
 			next_flush = t + FLUSH_MS / 1e3;
-			if (fflush(log) != 0 ||
-			    (o->count_file && write_count(o->count_file, v.count)))
+			if (fflush(r.log) != 0 ||
+			    (o->count_file && write_count(o->count_file, r.v.count)))
 				rc = EXIT_ERROR;
 		}
-		int r = recv_one(q, buf, cap, 50, &v, log);
-		if (r == EXIT_OK)
+		uint64_t got;
+		int x = recv_some(q, o, &r, MAX_BATCH, 50, &got);
+		if (got)
 			last_msg = now_s();
-		else if (r != EXIT_TIMEOUT)
-			rc = r;
+		if (x != EXIT_OK && x != EXIT_TIMEOUT)
+			rc = x;
 	}
-	if (o->count_file && write_count(o->count_file, v.count) && rc == EXIT_OK)
+	if (o->count_file && write_count(o->count_file, r.v.count) && rc == EXIT_OK)
 		rc = EXIT_ERROR;
-	free(buf);
+	free(r.buf);
 	mq_detach(q);
-	if (log_close(log, o->log) && rc == EXIT_OK)
+	if (log_close(r.log, o->log) && rc == EXIT_OK)
 		rc = EXIT_ERROR;
 	return rc;
 }
 
 static int cmd_hold(const struct opts *o)
 {
-	static struct verifier v;
-	verifier_init(&v);
+	static struct receiver r;
 	mq_t *q = attach(o->name);
 	if (!q)
 		return EXIT_ERROR;
-	int rc = EXIT_OK;
-	unsigned char *m = malloc(o->size);
-	if (!m)
-		rc = EXIT_ERROR;
-	for (uint64_t i = 0; rc == EXIT_OK && i < o->send_n; i++) {
-		build(m, o->size, o->id, o->start + i);
-		if (mq_send(q, m, o->size, o->timeout_ms) != 0) {
-			int e = errno;
-			say("hold: send: %s (errno %s)", mq_errdetail(), strerrorname_np(e));
-			rc = e == ETIMEDOUT || e == EAGAIN ? EXIT_TIMEOUT : EXIT_ERROR;
+	struct sender s;
+	int rc = sender_init(&s, o) ? EXIT_ERROR : EXIT_OK;
+	uint64_t sent = 0;
+	while (rc == EXIT_OK && sent < o->send_n) {
+		int k = send_some(q, o, &s, o->start + sent, o->send_n - sent, o->timeout_ms);
+		if (k > 0)
+			sent += (uint64_t)k;
+		else
+			rc = send_fail("hold: send", errno);
+	}
+	free(s.buf);
+	if (rc == EXIT_OK && o->recv_n) {
+		rc = receiver_init(&r, q, o) ? EXIT_ERROR : EXIT_OK;
+		if (o->recv != RECV_COPY) {
+			r.kept = calloc(o->recv_n, sizeof(*r.kept));
+			if (!r.kept)
+				rc = EXIT_ERROR;
 		}
 	}
-	free(m);
-	size_t cap;
-	unsigned char *buf = rc == EXIT_OK && o->recv_n ? recv_buffer(q, &cap) : NULL;
-	if (o->recv_n && !buf)
-		rc = EXIT_ERROR;
-	while (rc == EXIT_OK && v.count < o->recv_n) {
-		rc = recv_one(q, buf, cap, o->timeout_ms, &v, NULL);
+	uint64_t done = 0;
+	while (rc == EXIT_OK && done < o->recv_n) {
+		uint64_t got;
+		rc = recv_some(q, o, &r, o->recv_n - done, o->timeout_ms, &got);
+		done += got;
 		if (rc == EXIT_TIMEOUT) {
 			int e = errno;
-			say("hold: recv: %s (errno %s)", mq_errdetail(), strerrorname_np(e));
+			say("hold: recv: %s (errno %s)", mq_errdetail(), errname(e));
 		}
 	}
-	free(buf);
-	pthread_mutex_t *lock = NULL;
-	if (rc == EXIT_OK && o->lock) {
-		/* The library's own lock, taken from outside the library: this
-		 * process now looks like one killed inside mq_send or mq_recv. */
-		lock = !strcmp(o->lock, "send") ? &q->shm->send_lock : &q->shm->recv_lock;
-		int e = pthread_mutex_lock(lock);
-		if (e == EOWNERDEAD)
-			e = pthread_mutex_consistent(lock);
-		if (e) {
-			say("hold: cannot take the %s lock: %s", o->lock, strerror(e));
-			lock = NULL;
-			rc = EXIT_ERROR;
-		}
+	free(r.buf);
+	/* Reservations: room taken, a whole message written in place, never
+	 * committed. A holder killed now must not send them. */
+	for (uint64_t i = 0; rc == EXIT_OK && i < o->reserved_n; i++) {
+		unsigned char *m = mq_reserve(q, o->size, o->timeout_ms);
+		if (m)
+			build(m, o->size, o->id, o->start + o->send_n + i);
+		else
+			rc = send_fail("hold: reserve", errno);
 	}
 	if (rc == EXIT_OK) {
 		if (o->ready && write_count(o->ready, (uint64_t)getpid()))
@@ -644,24 +875,92 @@ static int cmd_hold(const struct opts *o)
 	double end = now_s() + o->seconds;
 	while (rc == EXIT_OK && !stop && now_s() < end)
 		sleep_s(0.2);
-	if (lock)
-		pthread_mutex_unlock(lock);
+	/* A clean exit: mq_detach gives back the leases and reservations kept. */
+	free(r.kept);
 	mq_detach(q);
 	return rc;
+}
+
+static int cmd_churn(const struct opts *o)
+{
+	static struct receiver r;
+	mq_t *q = attach(o->name);
+	if (!q)
+		return EXIT_ERROR;
+	struct sender s;
+	int rc = sender_init(&s, o) || receiver_init(&r, q, o) ? EXIT_ERROR : EXIT_OK;
+	uint64_t seq = o->start, rounds = 0;
+	double end = now_s() + o->seconds;
+	while (rc == EXIT_OK && !stop && now_s() < end) {
+		/* Short waits: a full queue (what killed churners left) is drained
+		 * by the receive that follows a send that timed out. */
+		int k = send_some(q, o, &s, seq, o->batch ? o->batch : 1, 100);
+		if (k < 0 && errno != ETIMEDOUT && errno != EINTR) {
+			rc = send_fail("churn: send", errno);
+			break;
+		}
+		seq += k > 0 ? (uint64_t)k : 0;
+		uint64_t got;
+		int x = recv_some(q, o, &r, k > 0 ? (uint64_t)k : 1, 100, &got);
+		if (x != EXIT_OK && x != EXIT_TIMEOUT)
+			rc = x;
+		if (++rounds == 1 && rc == EXIT_OK && o->ready &&
+		    write_count(o->ready, (uint64_t)getpid()))
+			rc = EXIT_ERROR;
+	}
+	free(s.buf);
+	free(r.buf);
+	mq_detach(q);
+	return rc;
+}
+
+static int cmd_stats(const struct opts *o)
+{
+	mq_t *q = mq_observe(o->name);
+	struct mq_stats st;
+	if (!q || mq_stats(q, &st) != 0) {
+		say("stats: %s (errno %s)", mq_errdetail(), errname(errno));
+		if (q)
+			mq_detach(q);
+		return EXIT_ERROR;
+	}
+	printf("capacity %" PRIu64 "\nmax_msg_size %" PRIu64 "\ndepth %" PRIu64
+	       "\nin_flight %" PRIu64 "\nenqueued_total %" PRIu64 "\ndequeued_total %" PRIu64
+	       "\nacked_total %" PRIu64 "\nnacked_total %" PRIu64 "\nredelivered_total %" PRIu64
+	       "\nrecoveries_total %" PRIu64 "\nlock_repairs_total %" PRIu64 "\nclients %u\n",
+	       st.capacity, st.max_msg_size, st.depth, st.in_flight, st.enqueued_total,
+	       st.dequeued_total, st.acked_total, st.nacked_total, st.redelivered_total,
+	       st.recoveries_total, st.lock_repairs_total, st.clients);
+	mq_detach(q);
+	return EXIT_OK;
+}
+
+static int cmd_inspect(const struct opts *o)
+{
+	mq_t *q = mq_observe(o->name);
+	struct mq_inspection in;
+	if (!q || mq_inspect(q, &in) != 0) {
+		say("inspect: %s (errno %s)", mq_errdetail(), errname(errno));
+		if (q)
+			mq_detach(q);
+		return EXIT_ERROR;
+	}
+	printf("sound %d\nproblem %s\nlifo %u\ncapacity %" PRIu64 "\nchunks_free %" PRIu64
+	       "\nchunks_queued %" PRIu64 "\nchunks_requeued %" PRIu64 "\nchunks_leased %" PRIu64
+	       "\nchunks_writing %" PRIu64 "\nchunks_taking %" PRIu64 "\nchunks_orphaned %" PRIu64
+	       "\nsend_lock_pid %d\nrecv_lock_pid %d\n",
+	       in.sound, in.sound ? "-" : in.problem, in.lifo, in.capacity, in.chunks_free,
+	       in.chunks_queued, in.chunks_requeued, in.chunks_leased, in.chunks_writing,
+	       in.chunks_taking, in.chunks_orphaned, in.send_lock.holder_pid,
+	       in.recv_lock.holder_pid);
+	mq_detach(q);
+	return in.sound ? EXIT_OK : EXIT_ERROR;
 }
 
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		fputs(usage_text, stdout);
-		return EXIT_OK;
-	}
-	if (argc == 2 && !strcmp(argv[1], "info")) {
-#if defined(__SANITIZE_THREAD__)
-		puts("lock_deadlines no"); /* see timed_lock in libmq/src/queue.c */
-#else
-		puts("lock_deadlines yes");
-#endif
 		return EXIT_OK;
 	}
 	struct opts o;
@@ -674,15 +973,14 @@ int main(int argc, char **argv)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		return EXIT_ERROR; /* the parent died before prctl took effect */
-	if (!strcmp(o.cmd, "send"))
-		return cmd_send(&o);
-	if (!strcmp(o.cmd, "recv"))
-		return cmd_recv(&o);
-	if (!strcmp(o.cmd, "produce"))
-		return cmd_produce(&o);
-	if (!strcmp(o.cmd, "consume"))
-		return cmd_consume(&o);
-	if (!strcmp(o.cmd, "hold"))
-		return cmd_hold(&o);
+	static const struct {
+		const char *name;
+		int (*fn)(const struct opts *);
+	} cmds[] = {{"send", cmd_send},       {"recv", cmd_recv},      {"produce", cmd_produce},
+	            {"consume", cmd_consume}, {"hold", cmd_hold},      {"churn", cmd_churn},
+	            {"stats", cmd_stats},     {"inspect", cmd_inspect}};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(o.cmd, cmds[i].name))
+			return cmds[i].fn(&o);
 	return usage_error("unknown command '%s'", o.cmd);
 }
