@@ -199,6 +199,9 @@ static int open_attempt(const struct owner_opts *o, mq_t **q, int *created, char
 	/* It exists and is a sound libmq queue: is it ours to adopt, and is
 	 * another broker serving it? */
 	int rc = check_ownership(o, *q, err, errlen);
+	struct mq_stats before; /* the previous broker's pid, before we take its place */
+	if (mq_stats(*q, &before) != 0)
+		before.broker_pid = 0;
 	if (rc == BROKER_EXIT_OK && mq_broker_lock(*q) != 0) {
 		int e = errno;
 		if (e == EAGAIN)
@@ -245,11 +248,11 @@ static int open_attempt(const struct owner_opts *o, mq_t **q, int *created, char
 		*created = rc == BROKER_EXIT_OK;
 		return rc != BROKER_EXIT_OK ? rc : apply_access(o, *q, err, errlen);
 	}
-	if (st.broker_pid && st.broker_pid != (int32_t)getpid())
+	if (before.broker_pid && before.broker_pid != (int32_t)getpid())
 		broker_log("adopted %s: %llu messages queued, %llu leased, %u clients attached "
 		           "(previous broker pid %d is gone)",
 		           o->name, (unsigned long long)st.depth, (unsigned long long)st.in_flight,
-		           st.clients, st.broker_pid);
+		           st.clients, before.broker_pid);
 	else
 		broker_log("adopted %s: %llu messages queued, %llu leased, %u clients attached",
 		           o->name, (unsigned long long)st.depth, (unsigned long long)st.in_flight,

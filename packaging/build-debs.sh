@@ -1,5 +1,5 @@
 #!/bin/sh
-# build-debs.sh - build the Debian packages libmq1, libmq-dev and mqbroker with
+# build-debs.sh - build the Debian packages libmq2, libmq-dev and mqbroker with
 # Debian's hardening build flags (dpkg-buildflags, hardening=+all).
 # Usage: packaging/build-debs.sh [BUILD_DIR]   (default build-deb)
 # The .deb files land in BUILD_DIR/debs/. Needs the build dependencies

@@ -1,5 +1,5 @@
 # cpack.cmake - the Debian packages, one per install component:
-#   libmq1     (lib)    the shared library libmq.so.1
+#   libmq2     (lib)    the shared library libmq.so.2
 #   libmq-dev  (dev)    header, libmq.so, libmq.a, libmq.pc, CMake files, libmq(3), examples
 #   mqbroker   (broker) mqbroker, mqctl, the dashboard, the systemd unit, man pages
 # Build them with packaging/build-debs.sh (Debian's hardening flags) or
@@ -29,13 +29,13 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
 set(mq_deb_version "${PROJECT_VERSION}-${CPACK_DEBIAN_PACKAGE_RELEASE}")
 
-set(CPACK_DEBIAN_LIB_PACKAGE_NAME libmq1)
+set(CPACK_DEBIAN_LIB_PACKAGE_NAME libmq2)
 set(CPACK_DEBIAN_LIB_PACKAGE_SECTION libs)
-# shlibs file (programs built against libmq1 depend on libmq1 >= this version)
+# shlibs file (programs built against libmq2 depend on libmq2 >= this version)
 # and the ldconfig trigger, as dh_makeshlibs makes them.
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
-set(CPACK_DEBIAN_LIB_PACKAGE_CONTROL_EXTRA "${CMAKE_CURRENT_LIST_DIR}/deb/libmq1/triggers")
+set(CPACK_DEBIAN_LIB_PACKAGE_CONTROL_EXTRA "${CMAKE_CURRENT_LIST_DIR}/deb/libmq2/triggers")
 # ... and not CPack's ldconfig postinst/postrm, which this takes out again:
 set(CPACK_POST_BUILD_SCRIPTS "${CMAKE_CURRENT_LIST_DIR}/deb/drop-ldconfig-scripts.cmake")
 set(CPACK_COMPONENT_LIB_DESCRIPTION
@@ -49,7 +49,7 @@ This package contains the shared library.")
 
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME libmq-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
-set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "libmq1 (= ${mq_deb_version})")
+set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "libmq2 (= ${mq_deb_version})")
 set(CPACK_DEBIAN_DEV_PACKAGE_SUGGESTS "mqbroker")
 set(CPACK_COMPONENT_DEV_DESCRIPTION
 "message queue in POSIX shared memory - development files

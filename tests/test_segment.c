@@ -2005,7 +2005,7 @@ END_TEST
  * BUG 4: a sender killed inside mq_send_batch of more messages than the
  * queue's capacity leaves the queue damaged for good. send_fifo records
  * n = the batch size in its intent; repair_send refuses a record with
- * n > capacity ("a dead sender's record does not fit"), and the record stays,
+ * n > capacity ("the send side's record of an unfinished send does not fit"), and the record stays,
  * so every later sender gets EPROTO. The state below is exactly what a
  * SIGKILL right after intent_begin in send_fifo leaves for
  * mq_send_batch(q, msgs, 8, 0) on a full queue of capacity 2 (the lock word

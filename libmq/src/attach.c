@@ -305,7 +305,20 @@ mq_t *attach_open(const char *name, int flags)
 	char why[256] = "";
 	int err = 0;
 	if ((size_t)st.st_size < sizeof(struct mq_shm)) {
-		err = segment_validate(NULL, (uint64_t)st.st_size, why, sizeof(why));
+		/* Too small for this header: its magic and version still say
+		 * whether it is an older libmq's queue or a truncated one. */
+		static const struct mq_shm zero;
+		struct mq_shm *head = malloc(sizeof(*head));
+		if (!head) {
+			err = ENOMEM;
+			snprintf(why, sizeof(why), "out of memory");
+		} else {
+			*head = zero;
+			if (pread(fd, head, 16, 0) != 16)
+				*head = zero; /* shrank meanwhile: judged by its size */
+			err = segment_validate(head, (uint64_t)st.st_size, why, sizeof(why));
+			free(head);
+		}
 	} else if ((err = handle_map(q, (size_t)st.st_size)) != 0) {
 		snprintf(why, sizeof(why), "mmap: %s", strerror(err));
 	} else {

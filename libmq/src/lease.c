@@ -51,7 +51,7 @@ static int64_t take_leased(struct mq *q, const char *call, size_t cap, int timeo
 	for (;;) {
 		if (timeout_ms == 0 || ready_message(q)) {
 			if (lock_take(q, &s->recv, dl, intr0))
-				return -1;
+				return lock_busy(timeout_ms);
 			uint32_t src;
 			uint64_t pos;
 			uint32_t idx = next_message(q, &src, &pos);

@@ -76,8 +76,15 @@ static bool interrupted(struct mq *q, int64_t intr0)
  * operation was left half done (its holder died, or hit a damaged segment
  * and could not finish): finish or undo it first (repair.c), so that a queue
  * whose damage has gone (a scribbled word restored) heals by itself. */
+static _Atomic int *holds(struct mq *q, struct mq_side *side)
+{
+	return side == &q->shm->send ? &q->holds_send : &q->holds_recv;
+}
+
 static int taken(struct mq *q, struct mq_side *side, bool takeover)
 {
+	/* A plain store, no read-modify-write: the fast path stays as it was. */
+	mq_store_relaxed(holds(q, side), 1);
 	if (takeover)
 		mq_add_relaxed(&q->shm->lock_repairs, 1);
 	if (mq_load_acquire(&side->intent.op) == MQ_OP_NONE || repair_side(q, side) == 0)
@@ -103,10 +110,16 @@ int lock_take(struct mq *q, struct mq_side *side, const struct timespec *dl, int
 		return EPROTO;
 	}
 
-	/* Spin a little: a live holder keeps the lock for one copy. */
+	/* Spin a little: a live holder keeps the lock for one copy. Never
+	 * past the deadline. */
 	unsigned spin = mq_load_relaxed(&q->spin_us);
 	if (spin) {
 		int64_t end = wait_now_ns() + (int64_t)spin * 1000;
+		if (dl) {
+			int64_t d = (int64_t)dl->tv_sec * 1000000000 + dl->tv_nsec;
+			if (d < end)
+				end = d;
+		}
 		for (int i = 0;; i++) {
 			cur = mq_load_relaxed(w);
 			if (cur == 0 &&
@@ -123,6 +136,7 @@ int lock_take(struct mq *q, struct mq_side *side, const struct timespec *dl, int
 	 * so that our release wakes whoever else sleeps (the futex mutex of
 	 * Drepper's "Futexes are tricky"). */
 	int slice = LOCK_SLICE_MIN_MS;
+	int forged = 0; /* slices our own token sat in the word while we held nothing */
 	for (;;) {
 		cur = mq_load_relaxed(w);
 		if ((cur & MQ_TOKEN_MASK) == 0) {
@@ -162,8 +176,13 @@ int lock_take(struct mq *q, struct mq_side *side, const struct timespec *dl, int
 		}
 		if (mq_load_relaxed(w) != seen)
 			continue; /* released or changed hands: look again */
-		/* Still the same holder after a slice: is it alive? */
-		if (!token_live(q, seen)) {
+		/* Still the same holder after a slice: is it alive? Our own
+		 * token is alive only while a thread of ours holds the lock (the
+		 * flag is set just after the CAS, so it must stay clear for two
+		 * slices in a row before the word counts as forged). */
+		bool own = (seen & MQ_TOKEN_MASK) == me;
+		forged = own && !mq_load_relaxed(holds(q, side)) ? forged + 1 : 0;
+		if (own ? forged >= 2 : !token_live(q, seen)) {
 			uint32_t expect = seen;
 			if (atomic_compare_exchange_strong_explicit(
 			            w, &expect, me | MQ_LOCK_WAITERS, memory_order_acquire,
@@ -181,6 +200,7 @@ int lock_take(struct mq *q, struct mq_side *side, const struct timespec *dl, int
 int lock_release(struct mq *q, struct mq_side *side)
 {
 	_Atomic uint32_t *w = &side->lock;
+	mq_store_relaxed(holds(q, side), 0);
 	uint32_t cur = mq_load_relaxed(w);
 	for (;;) {
 		if ((cur & MQ_TOKEN_MASK) != q->token) {

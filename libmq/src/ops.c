@@ -263,9 +263,12 @@ int call_start(struct mq *q, const char *call, int timeout_ms, struct timespec *
 		                 q->name, timeout_ms);
 	if (handle_check(q, false))
 		return -1;
+	/* Timeout 0 does not wait for messages or room, and waits for a lock
+	 * only as long as a live holder keeps it for one copy (a stopped or
+	 * wedged holder: EAGAIN, see lock_busy). -1: no deadline. */
 	*dl = NULL;
-	if (timeout_ms > 0) {
-		wait_deadline(deadline, timeout_ms);
+	if (timeout_ms >= 0) {
+		wait_deadline(deadline, timeout_ms ? timeout_ms : NOWAIT_LOCK_MS);
 		*dl = deadline;
 	}
 	*intr0 = intr_start(q);
@@ -343,8 +346,28 @@ int check_producer(struct mq *q)
 		}
 		if (mq_load_acquire(&s->tail) >= MQ_INDEX_LIMIT)
 			bad = true;
-		if (!bad)
+		/* No free chunk in the pool, yet one is FREE: a chunk the pool
+		 * lost (its entry overwritten), which would keep the queue "full"
+		 * for ever. A free in progress (chunk_free_locked: state, then the
+		 * pool) is seen as such only for a moment: three looks. */
+		const char *lost = NULL;
+		uint64_t free_idx = 0;
+		if (!bad && !ready_space(q)) {
+			for (uint64_t i = 0; i < q->capacity; i++)
+				if (MQ_CHUNK_KIND(mq_load_relaxed(&handle_chunk(q, i)->state)) ==
+				    MQ_CHUNK_FREE) {
+					free_idx = i;
+					lost = "a free chunk is in no pool position";
+					break;
+				}
+			if (lost && ready_space(q))
+				lost = NULL;
+		}
+		if (!bad && !lost)
 			return 0;
+		if (attempt == 2 && lost)
+			return damaged(q, "%s (chunk %" PRIu64 "): its space is lost", lost,
+			               free_idx);
 		if (attempt == 2)
 			return damaged(q,
 			               "the pool positions do not fit (taken %" PRIu64
@@ -379,6 +402,8 @@ int wait_for(struct mq *q, _Atomic uint32_t *word, bool (*ready)(struct mq *),
 				goto interrupted;
 			if (wait_now_ns() - start >= (int64_t)spin_us * 1000)
 				break;
+			if (wait_expired(dl))
+				return ETIMEDOUT;
 		}
 	}
 	/* Between slices, look at the world: a waiter that has slept a whole

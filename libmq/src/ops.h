@@ -18,6 +18,7 @@
 #ifndef LIBMQ_OPS_H
 #define LIBMQ_OPS_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -138,6 +139,18 @@ static inline void high_water(struct mq_shm *s, uint64_t end)
 /* call_start: the checks every data call makes first: a handle, a sound
  * mapping, a valid timeout. Fills *DL (NULL if none) and *INTR0. Returns 0
  * or -1 with errno. */
+/* How long a call with timeout 0 waits for a side lock held by someone else. */
+#define NOWAIT_LOCK_MS 20
+
+/* lock_busy: the failure of a call whose lock could not be had: with timeout
+ * 0 that is EAGAIN (try again), not ETIMEDOUT. Returns -1. */
+static inline int lock_busy(int timeout_ms)
+{
+	if (timeout_ms == 0 && errno == ETIMEDOUT)
+		errno = EAGAIN;
+	return -1;
+}
+
 int call_start(struct mq *q, const char *call, int timeout_ms, struct timespec *deadline,
                const struct timespec **dl, uint32_t *intr0);
 

@@ -68,6 +68,8 @@ static int send_fifo(struct mq *q, const struct iovec *msgs, unsigned n, const s
 	uint64_t tail = mq_load_relaxed(&s->tail);
 	uint64_t fhead = mq_load_relaxed(&s->fhead);
 	struct mq_intent *in = &s->send.intent;
+	if (n > q->capacity)
+		n = (unsigned)q->capacity; /* no round sends more (and repair checks it) */
 	mq_store_relaxed(&in->n, n);
 	mq_store_relaxed(&in->pos, tail);
 	mq_store_relaxed(&in->fpos, fhead);
@@ -145,9 +147,9 @@ static int send_lifo(struct mq *q, const struct iovec *msgs, unsigned n, const s
 		mq_store_relaxed(&handle_chunk(q, idx)->len, (uint32_t)len);
 		if (len)
 			memcpy(handle_payload(q, idx), msgs[m].iov_base, len);
-		/* The message is written: finish it even if an interrupt comes, but
-		 * not past the deadline (then the chunk goes back). */
-		int rc = lock_take(q, &s->send, dl, LOCK_NO_INTR);
+		/* The message is written; an interrupt or the deadline while we
+		 * wait for the send lock gives the chunk back (not sent). */
+		int rc = lock_take(q, &s->send, dl, intr0);
 		if (rc == 0) {
 			rc = commit_locked(q, idx, len);
 			err = errno;
@@ -201,7 +203,7 @@ static int send_msgs(struct mq *q, const char *call, const struct iovec *msgs, u
 		int k = handle_lifo(q) ? send_lifo(q, msgs, ok, dl, intr0)
 		                       : send_fifo(q, msgs, ok, dl, intr0);
 		if (k < 0)
-			return -1;
+			return lock_busy(timeout_ms);
 		if (k > 0) {
 			wake_consumers(q);
 			if (handle_check(q, false))
@@ -396,7 +398,7 @@ static int recv_msgs(struct mq *q, const char *call, struct iovec *bufs, unsigne
 			int k = handle_lifo(q) ? recv_lifo(q, bufs, n, dl, intr0)
 			                       : recv_fifo(q, bufs, n, dl, intr0);
 			if (k < 0)
-				return -1;
+				return lock_busy(timeout_ms);
 			if (k > 0) {
 				wake_producers(q);
 				if (handle_check(q, false))

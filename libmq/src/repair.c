@@ -35,16 +35,23 @@
 
 /* BAD: the record (the local IN) does not fit; SIDE and WHAT name it. */
 #define BAD(q, side, what)                                                                         \
-	damaged(q, "the %s side's record of a dead lock holder does not fit (%s, op %u)", side,    \
-	        what, (unsigned)mq_load_relaxed(&in->op))
+	damaged(q, "the %s side's record of an unfinished operation does not fit (%s, op %u)",     \
+	        side, what, (unsigned)mq_load_relaxed(&in->op))
 
 static int repair_send(struct mq *q, struct mq_intent *in)
 {
 	struct mq_shm *s = q->shm;
 	uint64_t n = mq_load_relaxed(&in->n), pos0 = mq_load_relaxed(&in->pos),
 	         fpos0 = mq_load_relaxed(&in->fpos);
-	if (n == 0 || n > q->capacity || pos0 >= MQ_INDEX_LIMIT || fpos0 >= MQ_INDEX_LIMIT)
-		return damaged(q, "a dead sender's record does not fit (%" PRIu64 " messages)", n);
+	/* A batch records what it was asked to send; no round sends more than
+	 * the capacity. */
+	if (n > q->capacity)
+		n = q->capacity;
+	if (n == 0 || pos0 >= MQ_INDEX_LIMIT || fpos0 >= MQ_INDEX_LIMIT)
+		return damaged(q,
+		               "the send side's record of an unfinished send does not fit (%" PRIu64
+		               " messages)",
+		               n);
 	uint64_t m = 0;
 	for (; m < n; m++) {
 		uint64_t pe = mq_load_acquire(&q->pool[(fpos0 + m) & q->ring_mask]);
@@ -56,10 +63,11 @@ static int repair_send(struct mq *q, struct mq_intent *in)
 	}
 	uint64_t tail = mq_load_relaxed(&s->tail), fhead = mq_load_relaxed(&s->fhead);
 	if ((tail != pos0 && tail != pos0 + m) || (fhead != fpos0 && fhead != fpos0 + m))
-		return damaged(q,
-		               "a dead sender's record does not fit (tail %" PRIu64
-		               ", fhead %" PRIu64 ", record %" PRIu64 "/%" PRIu64 " + %" PRIu64 ")",
-		               tail, fhead, pos0, fpos0, m);
+		return damaged(
+		        q,
+		        "the send side's record of an unfinished send does not fit (tail %" PRIu64
+		        ", fhead %" PRIu64 ", record %" PRIu64 "/%" PRIu64 " + %" PRIu64 ")",
+		        tail, fhead, pos0, fpos0, m);
 	/* Chunks taken from the pool but not committed are still in the pool
 	 * (fhead has not passed them): give them their free header back. */
 	for (uint64_t j = m; j < n; j++) {

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -175,14 +176,23 @@ static void validate_chunks(struct mq_shm *w, char *why, size_t len)
 	_Atomic uint32_t *requeue = (_Atomic uint32_t *)((unsigned char *)w + w->requeue_offset);
 	unsigned char *chunks = (unsigned char *)w + w->chunks_offset;
 #define CHUNK(i) ((struct mq_chunk *)(chunks + (uint64_t)(i)*w->chunk_size))
+	/* How many chunks are in each listed state: every one must be named by
+	 * its list (a chunk named by nothing is lost space, and would make the
+	 * queue look full before it is). */
+	uint64_t n_free = 0, n_queued = 0, n_requeued = 0;
+	unsigned char *named = calloc(cap / 8 + 1, 1); /* a bit per chunk a list names */
+#define NAME(i) (named ? (void)(named[(i) / 8] |= (unsigned char)(1u << ((i) % 8))) : (void)0)
 	for (uint64_t i = 0; i < cap; i++) {
 		uint64_t st = mq_load_relaxed(&CHUNK(i)->state);
 		uint32_t kind = MQ_CHUNK_KIND(st);
+		n_free += kind == MQ_CHUNK_FREE;
+		n_queued += kind == MQ_CHUNK_QUEUED;
+		n_requeued += kind == MQ_CHUNK_REQUEUED;
 		if (kind < MQ_CHUNK_FREE || kind > MQ_CHUNK_TAKING ||
 		    mq_load_relaxed(&CHUNK(i)->len) > w->max_msg) {
 			snprintf(why, len, "chunk %" PRIu64 " in state %u holds %u bytes", i, kind,
 			         (unsigned)mq_load_relaxed(&CHUNK(i)->len));
-			return;
+			goto out;
 		}
 	}
 	uint64_t head = mq_load_acquire(&w->head), tail = mq_load_acquire(&w->tail);
@@ -194,8 +204,9 @@ static void validate_chunks(struct mq_shm *w, char *why, size_t len)
 		    mq_load_relaxed(&CHUNK(idx)->pos) != p) {
 			snprintf(why, len, "ring position %" PRIu64 " (entry 0x%016" PRIx64 ")", p,
 			         e);
-			return;
+			goto out;
 		}
+		NAME(idx);
 	}
 	uint64_t rhead = mq_load_acquire(&w->rhead), rtail = mq_load_acquire(&w->rtail);
 	for (uint64_t p = rhead; p < rtail; p++) {
@@ -204,8 +215,9 @@ static void validate_chunks(struct mq_shm *w, char *why, size_t len)
 		    MQ_CHUNK_KIND(mq_load_relaxed(&CHUNK(idx)->state)) != MQ_CHUNK_REQUEUED ||
 		    mq_load_relaxed(&CHUNK(idx)->pos) != p) {
 			snprintf(why, len, "requeue position %" PRIu64 " (chunk %u)", p, idx);
-			return;
+			goto out;
 		}
+		NAME(idx);
 	}
 	uint64_t fhead = mq_load_acquire(&w->fhead), ftail = mq_load_acquire(&w->ftail);
 	for (uint64_t p = fhead; p < ftail; p++) {
@@ -216,18 +228,48 @@ static void validate_chunks(struct mq_shm *w, char *why, size_t len)
 		    mq_load_relaxed(&CHUNK(idx)->pos) != p) {
 			snprintf(why, len, "pool position %" PRIu64 " (entry 0x%016" PRIx64 ")", p,
 			         e);
-			return;
+			goto out;
+		}
+		NAME(idx);
+	}
+	/* Each position above names a different chunk (its pos is the
+	 * position), so equal counts mean every chunk is named once. */
+	for (uint64_t i = 0; named && i < cap; i++) {
+		uint32_t kind = MQ_CHUNK_KIND(mq_load_relaxed(&CHUNK(i)->state));
+		if ((kind == MQ_CHUNK_FREE || kind == MQ_CHUNK_QUEUED ||
+		     kind == MQ_CHUNK_REQUEUED) &&
+		    !(named[i / 8] & (1u << (i % 8)))) {
+			snprintf(why, len,
+			         "chunk lists: chunk %" PRIu64 " is %s but no list names it (its "
+			         "space is lost)",
+			         i,
+			         kind == MQ_CHUNK_FREE     ? "free"
+			         : kind == MQ_CHUNK_QUEUED ? "queued"
+			                                   : "requeued");
+			goto out;
 		}
 	}
+	if (n_free != ftail - fhead || n_queued != tail - head || n_requeued != rtail - rhead)
+		snprintf(why, len,
+		         "chunk lists: %" PRIu64 " free chunks for %" PRIu64
+		         " pool positions, %" PRIu64 " queued for %" PRIu64
+		         " ring positions, %" PRIu64 " requeued for %" PRIu64,
+		         n_free, ftail - fhead, n_queued, tail - head, n_requeued, rtail - rhead);
+out:
+	free(named);
+#undef NAME
 #undef CHUNK
 }
 
 int segment_validate(const struct mq_shm *s, uint64_t file_size, char *detail, size_t len)
 {
-	if (file_size < sizeof(struct mq_shm))
+	struct mq_shm *w = (struct mq_shm *)s;
+	/* magic and version first (both in the first 16 bytes, which the caller
+	 * has): an older queue is smaller than this header, and must be told
+	 * apart from a truncated one. */
+	if (file_size < 16)
 		return BAD("truncated: %" PRIu64 " bytes, smaller than the %zu-byte header",
 		           file_size, sizeof(struct mq_shm));
-	struct mq_shm *w = (struct mq_shm *)s;
 	uint64_t magic = mq_load_acquire(&w->magic);
 	if (magic != MQ_MAGIC)
 		return BAD("not a libmq queue (magic 0x%016" PRIx64 ")", magic);
@@ -238,6 +280,9 @@ int segment_validate(const struct mq_shm *s, uint64_t file_size, char *detail, s
 		                   ? " (made by an older libmq: 'mqbroker' moves its messages into "
 		                     "a new queue, or 'mqbroker --recreate' replaces it)"
 		                   : " (made by a newer libmq)");
+	if (file_size < sizeof(struct mq_shm))
+		return BAD("truncated: %" PRIu64 " bytes, smaller than the %zu-byte header",
+		           file_size, sizeof(struct mq_shm));
 	if (s->geometry_check != segment_geometry_check(s))
 		return BAD("corrupt header (geometry checksum mismatch)");
 	struct mq_geometry g;

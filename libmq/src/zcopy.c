@@ -154,8 +154,10 @@ void *mq_reserve(mq_t *q, size_t len, int timeout_ms)
 	struct mq_side *side = handle_lifo(q) ? &s->recv : &s->send;
 	int blocked = 0;
 	for (;;) {
-		if (lock_take(q, side, dl, intr0))
+		if (lock_take(q, side, dl, intr0)) {
+			lock_busy(timeout_ms);
 			return NULL;
+		}
 		uint32_t idx = handle_lifo(q) ? pool_pop_lifo(q) : reserve_fifo(q);
 		int err = errno;
 		if (lock_release(q, side) != 0)

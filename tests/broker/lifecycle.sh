@@ -106,7 +106,7 @@ expect_log "$TMP/a.log" "stopping on Terminated; $Q stays with 3 messages"
 
 # A new broker adopts it (geometry flags left out: the queue's own), then SIGINT.
 start_broker "$TMP/b.log" -n "$Q" -l "127.0.0.1:$APORT" # the same port rebinds at once
-expect_log "$TMP/b.log" "adopted $Q: 3 messages queued, 0 clients attached"
+expect_log "$TMP/b.log" "adopted $Q: 3 messages queued, 0 leased, 0 clients attached"
 status_expect depth=3 enqueued_total=3 bytes_enqueued_total=300 capacity=16 max_msg_size=128
 stop_broker "$BPID" INT "$TMP/b.log"
 expect_log "$TMP/b.log" "stopping on Interrupt; $Q stays with 3 messages"
@@ -143,7 +143,7 @@ bad_segment() { # bad_segment WHAT TEXT: the file $Q-bad is refused with TEXT
 	cmp -s "/dev/shm$Q-bad" "$TMP/bad.copy" || fail "$1: the refused segment was changed"
 }
 : >"/dev/shm$Q-bad"
-bad_segment "zero-length file" "truncated: 0 bytes, smaller than the 17408-byte header"
+bad_segment "zero-length file" "truncated: 0 bytes, smaller than the 33664-byte header"
 head -c 100000 /dev/urandom >"/dev/shm$Q-bad"
 bad_segment "garbage file" "not a libmq queue (magic 0x"
 cp "/dev/shm$Q" "/dev/shm$Q-bad"
@@ -151,7 +151,7 @@ size=$(stat -c %s "/dev/shm$Q")
 truncate -s $((size - 64)) "/dev/shm$Q-bad"
 bad_segment "truncated queue" "truncated: file has $((size - 64)) bytes, its header says $size"
 truncate -s 4096 "/dev/shm$Q-bad"
-bad_segment "queue cut inside its header" "truncated: 4096 bytes, smaller than the 17408-byte header"
+bad_segment "queue cut inside its header" "truncated: 4096 bytes, smaller than the 33664-byte header"
 cp "/dev/shm$Q" "/dev/shm$Q-bad"
 printf '\002\000\000\000' | dd of="/dev/shm$Q-bad" bs=1 seek=8 conv=notrunc status=none
 bad_segment "layout version 2" "layout version 2, this libmq reads version 1"

@@ -44,9 +44,9 @@ expect 0 recv --help
 out_has "default: line when stdout is a terminal, raw when not"
 
 expect 0 --version
-out_is "mqctl 0.1.0\n"
+out_is "mqctl 0.2.0\n"
 expect 0 -V
-out_is "mqctl 0.1.0\n"
+out_is "mqctl 0.2.0\n"
 
 # Usage errors: status 2, one line naming the problem and where to look.
 expect 2

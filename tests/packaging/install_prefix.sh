@@ -20,18 +20,18 @@ libdir=$(sed -n 's/^CMAKE_INSTALL_LIBDIR:PATH=//p' "$build/CMakeCache.txt")
 
 # Every file of the install, where the packages expect it.
 for f in bin/mqctl sbin/mqbroker include/libmq.h \
-	"$libdir/libmq.so.1.0.0" "$libdir/libmq.so.1" "$libdir/libmq.so" "$libdir/libmq.a" \
+	"$libdir/libmq.so.2.0.0" "$libdir/libmq.so.2" "$libdir/libmq.so" "$libdir/libmq.a" \
 	"$libdir/pkgconfig/libmq.pc" "$libdir/cmake/libmq/libmqConfig.cmake" \
 	"$libdir/cmake/libmq/libmqConfigVersion.cmake" "$libdir/cmake/libmq/libmqTargets.cmake" \
 	share/man/man1/mqctl.1.gz share/man/man8/mqbroker.8.gz share/man/man3/libmq.3.gz \
 	share/mqbroker/web/index.html share/mqbroker/web/dashboard.js \
 	lib/systemd/system/mqbroker.service etc/default/mqbroker \
-	share/doc/libmq1/copyright share/doc/libmq-dev/changelog.Debian.gz \
+	share/doc/libmq2/copyright share/doc/libmq-dev/changelog.Debian.gz \
 	share/doc/libmq-dev/examples/producer.c share/doc/libmq-dev/examples/CMakeLists.txt; do
 	[ -e "$P/$f" ] || fail "cmake --install put no $f in the prefix"
 done
-[ "$(readlink "$P/$libdir/libmq.so.1")" = libmq.so.1.0.0 ] || fail "libmq.so.1 does not link to libmq.so.1.0.0"
-[ "$(readlink "$P/$libdir/libmq.so")" = libmq.so.1 ] || fail "libmq.so does not link to libmq.so.1"
+[ "$(readlink "$P/$libdir/libmq.so.2")" = libmq.so.2.0.0 ] || fail "libmq.so.2 does not link to libmq.so.2.0.0"
+[ "$(readlink "$P/$libdir/libmq.so")" = libmq.so.2 ] || fail "libmq.so does not link to libmq.so.2"
 cmp -s "$src/libmq/include/libmq.h" "$P/include/libmq.h" || fail "installed libmq.h differs from the source"
 # Nothing outside the prefix (the unit and /etc/default go to / only for /usr).
 outside=$(grep -v "^$P/" "$build/install_manifest.txt" || true)
@@ -49,8 +49,8 @@ done
 cc -std=c11 -Wall -Wextra -Werror -pedantic "$src/tests/packaging/api_test.c" $flags -o "$TMP/api_pc" ||
 	fail "api_test.c does not build with pkg-config's flags: $flags"
 LD_LIBRARY_PATH=$P/$libdir "$TMP/api_pc" >"$TMP/api.out" 2>&1 || fail "api_test (pkg-config build) failed: $(cat "$TMP/api.out")"
-LD_LIBRARY_PATH=$P/$libdir ldd "$TMP/api_pc" | grep -qF "$P/$libdir/libmq.so.1" ||
-	fail "api_test does not load the installed libmq.so.1: $(LD_LIBRARY_PATH=$P/$libdir ldd "$TMP/api_pc")"
+LD_LIBRARY_PATH=$P/$libdir ldd "$TMP/api_pc" | grep -qF "$P/$libdir/libmq.so.2" ||
+	fail "api_test does not load the installed libmq.so.2: $(LD_LIBRARY_PATH=$P/$libdir ldd "$TMP/api_pc")"
 
 # CMake: the installed examples project, found through CMAKE_PREFIX_PATH.
 cp -r "$P/share/doc/libmq-dev/examples" "$TMP/examples"

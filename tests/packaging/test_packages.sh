@@ -13,7 +13,7 @@ set -euo pipefail
 TEST=packages
 src=$(realpath "$(dirname "$0")/../..")
 build=${1:?usage: test_packages.sh BUILD_DIR}
-PACKAGES=(libmq1 libmq-dev mqbroker)
+PACKAGES=(libmq2 libmq-dev mqbroker)
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "SKIP: $TEST: needs root (it installs and removes the .deb packages)" >&2
@@ -49,17 +49,17 @@ done
 
 # --- metadata: names, dependencies (shlibdeps), shlibs, ownership, paths -------
 depends() { dpkg-deb -f "$(deb "$1")" Depends; }
-depends libmq1 | grep -qE '^libc6 \(>= [0-9.]+\)$' || fail "libmq1 Depends: $(depends libmq1)"
-[ "$(depends libmq-dev)" = "libmq1 (= $version)" ] || fail "libmq-dev Depends: $(depends libmq-dev)"
+depends libmq2 | grep -qE '^libc6 \(>= [0-9.]+\)$' || fail "libmq2 Depends: $(depends libmq2)"
+[ "$(depends libmq-dev)" = "libmq2 (= $version)" ] || fail "libmq-dev Depends: $(depends libmq-dev)"
 for d in adduser 'libc6 (>=' 'libcjson1 (>=' 'libmicrohttpd12 (>='; do
 	depends mqbroker | grep -qF "$d" || fail "mqbroker Depends lacks $d: $(depends mqbroker)"
 done
-shlibs=$(dpkg-deb --ctrl-tarfile "$(deb libmq1)" | tar -xO ./shlibs)
-[ "$shlibs" = "libmq 1 libmq1 (>= $version)" ] || fail "libmq1 shlibs: $shlibs"
-dpkg-deb --ctrl-tarfile "$(deb libmq1)" | tar -xO ./triggers | grep -qx 'activate-noawait ldconfig' ||
-	fail "libmq1 does not activate the ldconfig trigger"
-scripts=$(dpkg-deb --ctrl-tarfile "$(deb libmq1)" | tar -t | grep -E 'post|pre' || true)
-[ -z "$scripts" ] || fail "libmq1 has maintainer scripts (the ldconfig trigger replaces them): $scripts"
+shlibs=$(dpkg-deb --ctrl-tarfile "$(deb libmq2)" | tar -xO ./shlibs)
+[ "$shlibs" = "libmq 2 libmq2 (>= $version)" ] || fail "libmq2 shlibs: $shlibs"
+dpkg-deb --ctrl-tarfile "$(deb libmq2)" | tar -xO ./triggers | grep -qx 'activate-noawait ldconfig' ||
+	fail "libmq2 does not activate the ldconfig trigger"
+scripts=$(dpkg-deb --ctrl-tarfile "$(deb libmq2)" | tar -t | grep -E 'post|pre' || true)
+[ -z "$scripts" ] || fail "libmq2 has maintainer scripts (the ldconfig trigger replaces them): $scripts"
 [ "$(dpkg-deb --ctrl-tarfile "$(deb mqbroker)" | tar -xO ./conffiles)" = /etc/default/mqbroker ] ||
 	fail "mqbroker conffiles: $(dpkg-deb --ctrl-tarfile "$(deb mqbroker)" | tar -xO ./conffiles)"
 for p in "${PACKAGES[@]}"; do
@@ -71,8 +71,8 @@ for p in "${PACKAGES[@]}"; do
 done
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 has() { dpkg-deb -c "$(deb "$1")" | awk '{print $6}' | grep -qx "./$2" || fail "$1 lacks /$2"; }
-has libmq1 "usr/lib/$multiarch/libmq.so.1"
-has libmq1 "usr/lib/$multiarch/libmq.so.1.0.0"
+has libmq2 "usr/lib/$multiarch/libmq.so.2"
+has libmq2 "usr/lib/$multiarch/libmq.so.2.0.0"
 for f in usr/include/libmq.h "usr/lib/$multiarch/libmq.so" "usr/lib/$multiarch/libmq.a" \
 	"usr/lib/$multiarch/pkgconfig/libmq.pc" "usr/lib/$multiarch/cmake/libmq/libmqConfig.cmake" \
 	usr/share/man/man3/libmq.3.gz usr/share/doc/libmq-dev/examples/producer.c \
@@ -106,7 +106,7 @@ uninstall() {
 }
 CLEANUPS+=(uninstall)
 export DEBIAN_FRONTEND=noninteractive
-apt-get install -y -q --no-install-recommends "$(deb libmq1)" "$(deb libmq-dev)" "$(deb mqbroker)" \
+apt-get install -y -q --no-install-recommends "$(deb libmq2)" "$(deb libmq-dev)" "$(deb mqbroker)" \
 	>"$TMP/apt-install.log" 2>&1 || fail "apt-get install of the packages failed: $(cat "$TMP/apt-install.log")"
 for p in "${PACKAGES[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" | grep -q ' installed$' || fail "$p is not installed after apt-get"
@@ -114,8 +114,8 @@ for p in "${PACKAGES[@]}"; do
 done
 BROKER=/usr/sbin/mqbroker
 [ -x $BROKER ] && [ -x /usr/bin/mqctl ] || fail "no /usr/sbin/mqbroker or /usr/bin/mqctl after install"
-objdump -p "/usr/lib/$multiarch/libmq.so.1" | grep -qE 'SONAME +libmq\.so\.1$' || fail "libmq.so.1 has another SONAME"
-ldconfig -p | grep -qF "libmq.so.1 (" || fail "libmq.so.1 is not in the ldconfig cache (trigger)"
+objdump -p "/usr/lib/$multiarch/libmq.so.2" | grep -qE 'SONAME +libmq\.so\.1$' || fail "libmq.so.2 has another SONAME"
+ldconfig -p | grep -qF "libmq.so.2 (" || fail "libmq.so.2 is not in the ldconfig cache (trigger)"
 
 # The group mq and the service user mqbroker (a system user in mq, no login).
 getent group mq >/dev/null || fail "no group mq after install"
@@ -174,7 +174,7 @@ for prog in api_c_pc api_cxx_pc user/api_c user/api_cxx user/api_static; do
 done
 # (/lib is /usr/lib on a merged-/usr system; the loader's cache may say either)
 ldd "$TMP/user/api_c" | grep -qE "libmq\.so\.1 => (/usr)?/lib/$multiarch/libmq\.so\.1 " ||
-	fail "api_c does not load the packaged libmq.so.1: $(ldd "$TMP/user/api_c")"
+	fail "api_c does not load the packaged libmq.so.2: $(ldd "$TMP/user/api_c")"
 ! ldd "$TMP/user/api_static" | grep -qF libmq || fail "api_static (libmq::static) still loads libmq.so"
 grep -q '(C++)' <("$TMP/user/api_cxx") || fail "api_cxx was not compiled as C++"
 
@@ -283,7 +283,7 @@ echo "# keep me" >>/etc/default/mqbroker
 apt-get remove -y -q "${PACKAGES[@]}" >"$TMP/apt-remove.log" 2>&1 || fail "apt-get remove failed: $(cat "$TMP/apt-remove.log")"
 [ "$(dpkg-query -W -f='${db:Status-Abbrev}' mqbroker 2>/dev/null)" = "rc " ] ||
 	fail "mqbroker after remove: '$(dpkg-query -W -f='${db:Status-Abbrev}' mqbroker 2>&1)' (want rc: config files)"
-for p in libmq1 libmq-dev; do
+for p in libmq2 libmq-dev; do
 	! dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^[ir]' || fail "$p still known to dpkg after remove"
 done
 left=$(cat "$TMP"/files-* | grep -vx /etc/default/mqbroker | while read -r f; do [ ! -e "$f" ] && [ ! -L "$f" ] || echo "$f"; done)
