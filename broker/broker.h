@@ -59,6 +59,8 @@ struct broker_view {
 	pid_t broker_pid;
 	double uptime_s;
 	const char *version;
+	int damaged;       /* health_check found the segment damaged */
+	char problem[256]; /* what, when damaged */
 };
 
 /* struct broker: the daemon's shared state; the HTTP threads read it. */
@@ -66,9 +68,19 @@ struct broker {
 	mq_t *q; /* observer handle (not in the client table) */
 	char name[MQ_NAME_MAX + 1];
 	double started;       /* CLOCK_MONOTONIC seconds */
-	pthread_mutex_t lock; /* guards rates (process-local; never the queue's) */
+	pthread_mutex_t lock; /* guards rates and health (process-local; never the queue's) */
 	struct rates rates;
+	int damaged;       /* the verdict of the last health_check */
+	char problem[256]; /* its reason */
+	int suspect;       /* ticks in a row mq_inspect found a problem */
 };
+
+/* health_check: once a tick, look at B's segment (mq_inspect: the file,
+ * positions, locks, chunks, without taking the queue's locks) and update
+ * B->damaged and B->problem. A segment that cannot be read (truncated) is
+ * damaged at once; a problem the next lock holder or the sweep repairs (a
+ * dead holder's lock) counts only if it is still there a tick later. */
+void health_check(struct broker *b);
 
 /* broker_now: CLOCK_MONOTONIC in seconds. */
 double broker_now(void);

@@ -429,10 +429,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return reply(c, MHD_HTTP_OK, CT_METRICS, "no-store",
 		             render_view(s->b, render_metrics));
 	case ROUTE_HEALTHZ: {
-		char *body = malloc(48);
-		if (body)
-			snprintf(body, 48, "{\"status\":\"ok\",\"pid\":%d}", (int)getpid());
-		return reply(c, MHD_HTTP_OK, CT_JSON, "no-store", body);
+		/* 503 while the queue is damaged, with the reason. */
+		struct broker_view *v = malloc(sizeof(*v));
+		if (!v)
+			return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, CT_JSON, "no-store", NULL);
+		view_take(s->b, v);
+		cJSON *o = cJSON_CreateObject();
+		bool ok = o &&
+		          cJSON_AddStringToObject(o, "status", v->damaged ? "damaged" : "ok") &&
+		          cJSON_AddNumberToObject(o, "pid", (int)getpid());
+		if (ok && v->damaged) {
+			cJSON *bad = cJSON_AddArrayToObject(o, "damaged");
+			cJSON *name = cJSON_CreateString(v->name);
+			cJSON *why = cJSON_AddStringToObject(o, "error", v->problem);
+			ok = bad && name && why && cJSON_AddItemToArray(bad, name);
+		}
+		char *body = ok ? cJSON_PrintUnformatted(o) : NULL;
+		int damaged = v->damaged;
+		cJSON_Delete(o);
+		free(v);
+		return reply(c, damaged ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, CT_JSON,
+		             "no-store", body);
 	}
 	case ROUTE_STATIC:
 		break;

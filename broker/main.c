@@ -463,6 +463,7 @@ int main(int argc, char **argv)
 	if (o.verbose)
 		log_arrivals(&b, seen);
 
+	health_check(&b);
 	double next_minute = broker_now() + 60;
 	while (!stop_signal) {
 		/* One tick a second; a signal cuts the sleep short. */
@@ -470,6 +471,7 @@ int main(int argc, char **argv)
 		nanosleep(&tick, NULL);
 		owner_beat(b.q);
 		owner_sweep(b.q);
+		health_check(&b);
 		mq_stats(b.q, &st);
 		double now = broker_now();
 		pthread_mutex_lock(&b.lock);

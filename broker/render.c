@@ -125,7 +125,12 @@ static cJSON *queue_json(const struct broker_view *v)
 	cJSON *o = cJSON_CreateObject();
 	if (!o)
 		return NULL;
-	bool ok = cJSON_AddStringToObject(o, "name", name) && add_u64(o, "capacity", s->capacity) &&
+	char problem[sizeof(v->problem)];
+	utf8_clean(v->problem, problem, sizeof(problem));
+	bool ok = cJSON_AddStringToObject(o, "name", name) &&
+	          cJSON_AddStringToObject(o, "state", v->damaged ? "damaged" : "ok") &&
+	          (!v->damaged || cJSON_AddStringToObject(o, "error", problem)) &&
+	          add_u64(o, "capacity", s->capacity) &&
 	          add_u64(o, "max_msg_size", s->max_msg_size) && add_u64(o, "depth", s->depth) &&
 	          add_u64(o, "high_water", s->high_water) &&
 	          add_u64(o, "enqueued_total", s->enqueued_total) &&
@@ -249,6 +254,9 @@ char *render_metrics(const struct broker_view *v)
 	        {"mq_lock_repairs_total", "counter", "Queue locks taken over from a dead holder.",
 	         s->lock_repairs_total},
 	        {"mq_clients_attached", "gauge", "Live clients attached to the queue.", s->clients},
+	        {"mq_queue_damaged", "gauge",
+	         "1 while the queue's segment is damaged (see /status for why), else 0.",
+	         (uint64_t)(v->damaged != 0)},
 	};
 
 	char *buf = NULL;

@@ -1,9 +1,12 @@
 /* view.c - one snapshot of the queue and the broker for /status and /metrics. */
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "broker.h"
+#include "libmq_admin.h"
+#include "owner.h"
 
 double broker_now(void)
 {
@@ -24,8 +27,38 @@ void view_take(struct broker *b, struct broker_view *v)
 	pthread_mutex_lock(&b->lock);
 	for (int i = 0; i < 3; i++)
 		rates_get(&b->rates, windows[i], &v->enq_rate[i], &v->deq_rate[i]);
+	v->damaged = b->damaged;
+	memcpy(v->problem, b->problem, sizeof(v->problem));
 	pthread_mutex_unlock(&b->lock);
 	v->broker_pid = getpid();
 	v->uptime_s = broker_now() - b->started;
 	v->version = BROKER_VERSION;
+}
+
+void health_check(struct broker *b)
+{
+	struct mq_inspection in;
+	int damaged = 0;
+	char problem[sizeof(b->problem)] = "";
+	if (mq_inspect(b->q, &in) != 0) {
+		damaged = 1;
+		snprintf(problem, sizeof(problem), "%s", mq_errdetail());
+	} else if (!in.sound) {
+		snprintf(problem, sizeof(problem), "%s", in.problem);
+	}
+	pthread_mutex_lock(&b->lock);
+	b->suspect = problem[0] && !damaged ? b->suspect + 1 : 0;
+	if (b->suspect >= 2)
+		damaged = 1;
+	int was = b->damaged;
+	b->damaged = damaged;
+	if (damaged)
+		memcpy(b->problem, problem, sizeof(b->problem));
+	else
+		b->problem[0] = '\0';
+	pthread_mutex_unlock(&b->lock);
+	if (damaged && !was)
+		broker_log("%s is damaged: %s", b->name, problem);
+	else if (!damaged && was)
+		broker_log("%s is sound again", b->name);
 }

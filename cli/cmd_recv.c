@@ -162,7 +162,7 @@ int cmd_recv(int argc, char **argv)
 		mq_detach(q);
 		return fail(MQCTL_RUNTIME, "out of memory for a %zu-byte message buffer", cap);
 	}
-	stop_signals_catch(1);
+	stop_signals_catch(q);
 
 	long long got = 0;
 	while ((follow || got < count) && !stop_signal) {

@@ -256,7 +256,7 @@ int cmd_send(int argc, char **argv)
 	struct mq_stats st;
 	mq_stats(s.q, &st);
 	s.max = (size_t)st.max_msg_size;
-	stop_signals_catch(1);
+	stop_signals_catch(s.q);
 
 	if (nargs == 0) {
 		rc = send_stream(&s, file);

@@ -324,7 +324,7 @@ int cmd_watch(int argc, char **argv)
 		return rc;
 	/* Keep catching: a second signal must also restore the terminal, and
 	 * every wait here looks at the flag at least once an interval. */
-	stop_signals_catch(0);
+	stop_signals_catch(q);
 	if (isatty(STDOUT_FILENO))
 		watch_terminal(q, name, (long)interval_ms, count);
 	else

@@ -128,18 +128,25 @@ int queue_unlinked(mq_t *q)
 	return fstat(mq_fd(q), &st) == 0 && st.st_nlink == 0;
 }
 
+/* The handle whose blocked calls a stop signal cuts short. */
+static mq_t *volatile stop_queue;
+
 static void on_stop(int sig)
 {
+	int err = errno;
 	stop_signal = sig;
+	if (stop_queue)
+		mq_interrupt(stop_queue); /* async-signal-safe */
+	errno = err;
 }
 
-void stop_signals_catch(int once)
+void stop_signals_catch(mq_t *q)
 {
-	/* No SA_RESTART: the signal must cut a blocking mq_send/mq_recv short
-	 * (EINTR). ONCE (SA_RESETHAND): should the signal land in the
-	 * microseconds before such a call goes to sleep, where the flag is not
-	 * looked at, a second Ctrl-C still kills. */
-	struct sigaction sa = {.sa_handler = on_stop, .sa_flags = once ? SA_RESETHAND : 0};
+	/* No SA_RESTART, and mq_interrupt in the handler: a call blocked on Q
+	 * returns EINTR whether the signal lands while it sleeps, spins or is
+	 * about to sleep, so the one signal always stops us cleanly. */
+	stop_queue = q;
+	struct sigaction sa = {.sa_handler = on_stop};
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);

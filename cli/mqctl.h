@@ -101,11 +101,11 @@ int queue_open(const char *name, int observe, mq_t **q);
 /* stop_signal: SIGINT or SIGTERM once one arrived after stop_signals_catch(). */
 extern volatile sig_atomic_t stop_signal;
 
-/* stop_signals_catch: SIGINT and SIGTERM set stop_signal and interrupt a
- * blocking call (EINTR) instead of killing us, so we detach cleanly. With
- * ONCE, a second one kills as usual (for the calls that may block without
- * looking at stop_signal). SIGPIPE is ignored (write errors are reported). */
-void stop_signals_catch(int once);
+/* stop_signals_catch: SIGINT and SIGTERM set stop_signal and, with
+ * mq_interrupt(Q) (Q may be NULL), make a call blocked on Q return EINTR
+ * instead of killing us, so we detach cleanly. SIGPIPE is ignored (write
+ * errors are reported). */
+void stop_signals_catch(mq_t *q);
 
 /* now_mono: CLOCK_MONOTONIC in seconds. */
 double now_mono(void);

@@ -344,7 +344,8 @@ int check_producer(struct mq *q)
 			                           fhead) &&
 			              mq_load_acquire(&s->fhead) == fhead);
 		}
-		if (mq_load_acquire(&s->tail) >= MQ_INDEX_LIMIT)
+		if (mq_load_acquire(&s->tail) >= MQ_INDEX_LIMIT ||
+		    mq_spread_bad(&s->head, &s->tail, q->capacity, q->capacity))
 			bad = true;
 		/* No free chunk in the pool, yet one is FREE: a chunk the pool
 		 * lost (its entry overwritten), which would keep the queue "full"
@@ -370,8 +371,11 @@ int check_producer(struct mq *q)
 			               free_idx);
 		if (attempt == 2)
 			return damaged(q,
-			               "the pool positions do not fit (taken %" PRIu64
-			               ", filled %" PRIu64 ", capacity %" PRIu64 ")",
+			               "the positions do not fit (ring %" PRIu64 "..%" PRIu64
+			               ", pool taken %" PRIu64 ", filled %" PRIu64
+			               ", capacity %" PRIu64 ")",
+			               (uint64_t)mq_load_relaxed(&s->head),
+			               (uint64_t)mq_load_relaxed(&s->tail),
 			               (uint64_t)mq_load_relaxed(&s->fhead),
 			               (uint64_t)mq_load_relaxed(&s->ftail), q->capacity);
 	}
@@ -403,7 +407,7 @@ int wait_for(struct mq *q, _Atomic uint32_t *word, bool (*ready)(struct mq *),
 			if (wait_now_ns() - start >= (int64_t)spin_us * 1000)
 				break;
 			if (wait_expired(dl))
-				return ETIMEDOUT;
+				goto timed_out;
 		}
 	}
 	/* Between slices, look at the world: a waiter that has slept a whole
@@ -415,7 +419,7 @@ int wait_for(struct mq *q, _Atomic uint32_t *word, bool (*ready)(struct mq *),
 		if (intr_pending(q, intr0))
 			goto interrupted;
 		if (wait_expired(dl))
-			return ETIMEDOUT;
+			goto timed_out;
 		int64_t now = wait_now_ns();
 		if (now >= next_look) {
 			next_look = now + (int64_t)WAIT_SLICE_MS * 1000000;
@@ -435,11 +439,19 @@ int wait_for(struct mq *q, _Atomic uint32_t *word, bool (*ready)(struct mq *),
 		if (intr_pending(q, intr0))
 			goto interrupted;
 		int rc = wait_sleep(word, seen, dl, WAIT_SLICE_MS);
-		if (rc == EINTR || rc == ETIMEDOUT)
+		if (rc == EINTR)
 			return rc;
+		if (rc == ETIMEDOUT)
+			goto timed_out;
 		if (ready(q))
 			return 0;
 	}
+timed_out:
+	/* A wait shorter than a slice never looked at the world: look once
+	 * before calling it empty or full, so damage is not reported as either. */
+	if (handle_check(q, true) || check(q))
+		return EPROTO;
+	return ETIMEDOUT;
 interrupted:
 	intr_answer(q);
 	return EINTR;

@@ -136,6 +136,7 @@ stop_broker "$BPID" TERM "$TMP/d.log"
 
 # --- unusable segments: exit 4 naming the queue and --recreate; file untouched --
 bad_segment() { # bad_segment WHAT TEXT: the file $Q-bad is refused with TEXT
+	chmod 0660 "/dev/shm$Q-bad" # the broker's mode: refused for what it holds, not its mode
 	cp "/dev/shm$Q-bad" "$TMP/bad.copy"
 	expect_exit 4 "$E" -n "$Q-bad" -l 127.0.0.1:0
 	expect_log "$E" "queue $Q-bad: $2"
@@ -153,8 +154,8 @@ bad_segment "truncated queue" "truncated: file has $((size - 64)) bytes, its hea
 truncate -s 4096 "/dev/shm$Q-bad"
 bad_segment "queue cut inside its header" "truncated: 4096 bytes, smaller than the 33664-byte header"
 cp "/dev/shm$Q" "/dev/shm$Q-bad"
-printf '\002\000\000\000' | dd of="/dev/shm$Q-bad" bs=1 seek=8 conv=notrunc status=none
-bad_segment "layout version 2" "layout version 2, this libmq reads version 1"
+printf '\003\000\000\000' | dd of="/dev/shm$Q-bad" bs=1 seek=8 conv=notrunc status=none
+bad_segment "layout version 3" "layout version 3, this libmq reads version 2 (made by a newer libmq)"
 cp "/dev/shm$Q" "/dev/shm$Q-bad"
 printf '\377' | dd of="/dev/shm$Q-bad" bs=1 seek=17 conv=notrunc status=none
 bad_segment "scribbled capacity" "corrupt header (geometry checksum mismatch)"
