@@ -103,7 +103,7 @@ static void handle_free(struct mq *q)
 	free(q);
 }
 
-int handle_check(struct mq *q, bool check_file)
+int handle_check_slow(struct mq *q, bool check_file)
 {
 	if (mq_load_relaxed(&q->damaged))
 		return error_set(EPROTO,

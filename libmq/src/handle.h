@@ -104,6 +104,13 @@ int attach_name_valid(const char *name);
 /* handle_damaged: if Q's mapping was found truncated (SIGBUS guard) or its
  * header no longer checks out, set errno EPROTO with the reason and return
  * -1; else 0. Costs a syscall (fstat) only with CHECK_FILE. */
-int handle_check(struct mq *q, bool check_file);
+int handle_check_slow(struct mq *q, bool check_file);
+static inline int handle_check(struct mq *q, bool check_file)
+{
+	/* The fast path (no file check, nothing found): one load of our own. */
+	if (!check_file && !atomic_load_explicit(&q->damaged, memory_order_relaxed))
+		return 0;
+	return handle_check_slow(q, check_file);
+}
 
 #endif /* LIBMQ_HANDLE_H */

@@ -76,15 +76,10 @@ static bool interrupted(struct mq *q, int64_t intr0)
  * operation was left half done (its holder died, or hit a damaged segment
  * and could not finish): finish or undo it first (repair.c), so that a queue
  * whose damage has gone (a scribbled word restored) heals by itself. */
-static _Atomic int *holds(struct mq *q, struct mq_side *side)
-{
-	return side == &q->shm->send ? &q->holds_send : &q->holds_recv;
-}
-
-static int taken(struct mq *q, struct mq_side *side, bool takeover)
+int lock_taken(struct mq *q, struct mq_side *side, bool takeover)
 {
 	/* A plain store, no read-modify-write: the fast path stays as it was. */
-	mq_store_relaxed(holds(q, side), 1);
+	mq_store_relaxed(lock_holds(q, side), 1);
 	if (takeover)
 		mq_add_relaxed(&q->shm->lock_repairs, 1);
 	if (mq_load_acquire(&side->intent.op) == MQ_OP_NONE || repair_side(q, side) == 0)
@@ -95,7 +90,7 @@ static int taken(struct mq *q, struct mq_side *side, bool takeover)
 	return EPROTO;
 }
 
-int lock_take(struct mq *q, struct mq_side *side, const struct timespec *dl, int64_t intr0)
+int lock_take_slow(struct mq *q, struct mq_side *side, const struct timespec *dl, int64_t intr0)
 {
 	_Atomic uint32_t *w = &side->lock;
 	uint32_t me = q->token;
@@ -104,7 +99,7 @@ int lock_take(struct mq *q, struct mq_side *side, const struct timespec *dl, int
 	 * stores are visible. */
 	if (atomic_compare_exchange_strong_explicit(w, &cur, me, memory_order_acquire,
 	                                            memory_order_relaxed))
-		return taken(q, side, false);
+		return lock_taken(q, side, false);
 	if (!me) {
 		error_set(EPROTO, "queue %s: this handle observes only and cannot lock", q->name);
 		return EPROTO;
@@ -125,7 +120,7 @@ int lock_take(struct mq *q, struct mq_side *side, const struct timespec *dl, int
 			if (cur == 0 &&
 			    atomic_compare_exchange_weak_explicit(w, &cur, me, memory_order_acquire,
 			                                          memory_order_relaxed))
-				return taken(q, side, false);
+				return lock_taken(q, side, false);
 			mq_cpu_relax();
 			if ((i & 63) == 63 && (wait_now_ns() >= end || interrupted(q, intr0)))
 				break;
@@ -143,7 +138,7 @@ int lock_take(struct mq *q, struct mq_side *side, const struct timespec *dl, int
 			if (atomic_compare_exchange_weak_explicit(w, &cur, me | MQ_LOCK_WAITERS,
 			                                          memory_order_acquire,
 			                                          memory_order_relaxed))
-				return taken(q, side, false);
+				return lock_taken(q, side, false);
 			continue;
 		}
 		if (!(cur & MQ_LOCK_WAITERS) && !atomic_compare_exchange_weak_explicit(
@@ -181,13 +176,13 @@ int lock_take(struct mq *q, struct mq_side *side, const struct timespec *dl, int
 		 * flag is set just after the CAS, so it must stay clear for two
 		 * slices in a row before the word counts as forged). */
 		bool own = (seen & MQ_TOKEN_MASK) == me;
-		forged = own && !mq_load_relaxed(holds(q, side)) ? forged + 1 : 0;
+		forged = own && !mq_load_relaxed(lock_holds(q, side)) ? forged + 1 : 0;
 		if (own ? forged >= 2 : !token_live(q, seen)) {
 			uint32_t expect = seen;
 			if (atomic_compare_exchange_strong_explicit(
 			            w, &expect, me | MQ_LOCK_WAITERS, memory_order_acquire,
 			            memory_order_relaxed))
-				return taken(q, side, true);
+				return lock_taken(q, side, true);
 			continue;
 		}
 		if (slice < LOCK_SLICE_MAX_MS)
@@ -197,10 +192,10 @@ int lock_take(struct mq *q, struct mq_side *side, const struct timespec *dl, int
 	}
 }
 
-int lock_release(struct mq *q, struct mq_side *side)
+int lock_release_slow(struct mq *q, struct mq_side *side)
 {
 	_Atomic uint32_t *w = &side->lock;
-	mq_store_relaxed(holds(q, side), 0);
+	mq_store_relaxed(lock_holds(q, side), 0);
 	uint32_t cur = mq_load_relaxed(w);
 	for (;;) {
 		if ((cur & MQ_TOKEN_MASK) != q->token) {

@@ -21,10 +21,13 @@
 #ifndef LIBMQ_LOCK_H
 #define LIBMQ_LOCK_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
 #include "handle.h"
+#include "segment.h"
 
 /* LOCK_NO_INTR: for lock_take's INTR0, a wait no mq_interrupt cuts short
  * (finishing what a call started: returning a chunk it took). */
@@ -34,12 +37,47 @@
  * no deadline) unless an interrupt newer than INTR0 arrives (LOCK_NO_INTR:
  * none counts). Returns 0 with the lock held and the side's state sound, or
  * ETIMEDOUT, EINTR, or EPROTO (the detail says why; the lock is not held). */
-int lock_take(struct mq *q, struct mq_side *side, const struct timespec *dl, int64_t intr0);
+int lock_take_slow(struct mq *q, struct mq_side *side, const struct timespec *dl, int64_t intr0);
+int lock_taken(struct mq *q, struct mq_side *side, bool takeover);
+
+static inline _Atomic int *lock_holds(struct mq *q, struct mq_side *side)
+{
+	return side == &q->shm->send ? &q->holds_send : &q->holds_recv;
+}
+
+static inline int lock_take(struct mq *q, struct mq_side *side, const struct timespec *dl,
+                            int64_t intr0)
+{
+	uint32_t cur = 0;
+	/* The uncontended case inline: one CAS (pairs with the release CAS in
+	 * lock_release), our flag, and a look at the operation record. */
+	if (q->token &&
+	    atomic_compare_exchange_strong_explicit(&side->lock, &cur, q->token,
+	                                            memory_order_acquire, memory_order_relaxed)) {
+		atomic_store_explicit(lock_holds(q, side), 1, memory_order_relaxed);
+		if (atomic_load_explicit(&side->intent.op, memory_order_acquire) == 0)
+			return 0;
+		return lock_taken(q, side, false);
+	}
+	return lock_take_slow(q, side, dl, intr0);
+}
 
 /* lock_release: release SIDE's lock. Returns 0, or EPROTO if the word no
  * longer held our token: another process took it while we held it, so what
  * we just did may have been overwritten. */
-int lock_release(struct mq *q, struct mq_side *side);
+int lock_release_slow(struct mq *q, struct mq_side *side);
+
+static inline int lock_release(struct mq *q, struct mq_side *side)
+{
+	atomic_store_explicit(lock_holds(q, side), 0, memory_order_relaxed);
+	uint32_t cur = q->token;
+	/* Nobody waits and nobody took it from us: one CAS (pairs with the
+	 * acquire CAS in lock_take). */
+	if (atomic_compare_exchange_strong_explicit(&side->lock, &cur, 0, memory_order_release,
+	                                            memory_order_relaxed))
+		return 0;
+	return lock_release_slow(q, side);
+}
 
 /* token_live: whether TOKEN names a live holder (see segment.h). */
 int token_live(struct mq *q, uint32_t token);

@@ -29,7 +29,7 @@ static const char *kind_name(uint32_t kind)
 	return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "invalid";
 }
 
-bool chunk_check(struct mq *q, uint64_t idx, uint64_t want, uint64_t pos, const char *where)
+bool chunk_check_slow(struct mq *q, uint64_t idx, uint64_t want, uint64_t pos, const char *where)
 {
 	if (idx >= q->capacity) {
 		damaged(q, "%s names chunk %" PRIu64 " of %" PRIu64, where, idx, q->capacity);
@@ -52,20 +52,7 @@ bool chunk_check(struct mq *q, uint64_t idx, uint64_t want, uint64_t pos, const 
 	return true;
 }
 
-uint32_t pool_peek_fifo(struct mq *q, uint64_t f)
-{
-	/* Pairs with the release store of the entry in pool_push: the chunk's
-	 * header (state, pos) is visible. */
-	uint64_t e = mq_load_acquire(&q->pool[f & q->ring_mask]);
-	if (!entry_ready(e, f))
-		return OP_NONE;
-	uint32_t idx = entry_idx(e);
-	if (!chunk_check(q, idx, MQ_CHUNK_STATE(MQ_CHUNK_FREE, 0), f, "pool position"))
-		return OP_DAMAGED;
-	return idx;
-}
-
-int pool_push(struct mq *q, uint32_t idx)
+int pool_push_slow(struct mq *q, uint32_t idx)
 {
 	struct mq_shm *s = q->shm;
 	uint64_t f = mq_load_relaxed(&s->ftail);
@@ -110,7 +97,7 @@ uint32_t pool_top_lifo(struct mq *q)
 	return idx;
 }
 
-bool ring_slot_free(struct mq *q, uint64_t t)
+bool ring_slot_free_slow(struct mq *q, uint64_t t)
 {
 	uint64_t old = mq_load_relaxed(&q->ring[t & q->ring_mask]);
 	/* The entry of the lap before has seq32 t + 1 - ring_size = t - mask. */
@@ -120,20 +107,7 @@ bool ring_slot_free(struct mq *q, uint64_t t)
 	return false;
 }
 
-void chunk_queue(struct mq *q, uint32_t idx, uint64_t t, uint32_t len)
-{
-	struct mq_chunk *c = handle_chunk(q, idx);
-	mq_store_relaxed(&c->len, len);
-	mq_store_relaxed(&c->id, t + 1);
-	mq_store_relaxed(&c->pos, t);
-	mq_store_relaxed(&c->deliveries, 0);
-	mq_store_relaxed(&c->state, MQ_CHUNK_STATE(MQ_CHUNK_QUEUED, 0));
-	/* Commit: pairs with the acquire load in next_message (and
-	 * ready_message): the payload and the header are visible first. */
-	mq_store_release(&q->ring[t & q->ring_mask], entry_make(t, idx));
-}
-
-uint32_t message_at(struct mq *q, uint32_t src, uint64_t pos)
+uint32_t message_at_slow(struct mq *q, uint32_t src, uint64_t pos)
 {
 	struct mq_shm *s = q->shm;
 	uint32_t idx;
@@ -162,6 +136,10 @@ uint32_t message_at(struct mq *q, uint32_t src, uint64_t pos)
 		if (!entry_ready(e, pos))
 			return OP_NONE;
 		idx = entry_idx(e);
+		/* The payload's first line, while the header is fetched: the two
+		 * misses overlap instead of following each other. */
+		if (idx < q->capacity)
+			__builtin_prefetch(handle_payload(q, idx), 0, 3);
 		if (!chunk_check(q, idx, MQ_CHUNK_STATE(MQ_CHUNK_QUEUED, 0), pos, "ring position"))
 			return OP_DAMAGED;
 		uint64_t id = mq_load_relaxed(&handle_chunk(q, idx)->id);
@@ -178,26 +156,6 @@ uint32_t message_at(struct mq *q, uint32_t src, uint64_t pos)
 		return OP_DAMAGED;
 	}
 	return idx;
-}
-
-uint32_t next_message(struct mq *q, uint32_t *src, uint64_t *pos)
-{
-	struct mq_shm *s = q->shm;
-	uint64_t rhead = mq_load_relaxed(&s->rhead);
-	if (rhead != mq_load_relaxed(&s->rtail)) {
-		*src = MQ_SRC_REQUEUE;
-		*pos = rhead;
-	} else {
-		*src = MQ_SRC_RING;
-		*pos = mq_load_relaxed(&s->head);
-	}
-	return message_at(q, *src, *pos);
-}
-
-void take_commit(struct mq *q, uint32_t src, uint64_t pos, uint32_t n)
-{
-	/* Commit of a take: stats and waiters read head and rhead unlocked. */
-	mq_store_release(src == MQ_SRC_RING ? &q->shm->head : &q->shm->rhead, pos + n);
 }
 
 int requeue_push(struct mq *q, uint32_t idx)
@@ -253,26 +211,14 @@ int chunk_free_locked(struct mq *q, uint32_t idx)
 	return rc;
 }
 
-int call_start(struct mq *q, const char *call, int timeout_ms, struct timespec *deadline,
-               const struct timespec **dl, uint32_t *intr0)
+int call_start_slow(struct mq *q, const char *call, int timeout_ms)
 {
 	if (!q)
 		return error_set(EINVAL, "%s: no queue handle", call);
 	if (timeout_ms < -1)
 		return error_set(EINVAL, "%s on %s: timeout %d ms (use -1, 0 or > 0)", call,
 		                 q->name, timeout_ms);
-	if (handle_check(q, false))
-		return -1;
-	/* Timeout 0 does not wait for messages or room, and waits for a lock
-	 * only as long as a live holder keeps it for one copy (a stopped or
-	 * wedged holder: EAGAIN, see lock_busy). -1: no deadline. */
-	*dl = NULL;
-	if (timeout_ms >= 0) {
-		wait_deadline(deadline, timeout_ms ? timeout_ms : NOWAIT_LOCK_MS);
-		*dl = deadline;
-	}
-	*intr0 = intr_start(q);
-	return 0;
+	return handle_check(q, false);
 }
 
 bool ready_message(struct mq *q)

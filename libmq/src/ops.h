@@ -25,6 +25,7 @@
 
 #include "atomics.h"
 #include "handle.h"
+#include "interrupt.h"
 #include "wait.h"
 
 #define OP_NONE    UINT32_MAX       /* nothing there (empty, full) */
@@ -49,16 +50,54 @@ static inline void intent_end(struct mq_intent *in)
 /* chunk_check: whether chunk IDX exists and is in state WANT (kind and owner)
  * at position POS (UINT64_MAX: any). Sets the EPROTO detail (naming WHERE)
  * and returns false if not. */
-bool chunk_check(struct mq *q, uint64_t idx, uint64_t want, uint64_t pos, const char *where);
+bool chunk_check_slow(struct mq *q, uint64_t idx, uint64_t want, uint64_t pos, const char *where);
+static inline bool chunk_check(struct mq *q, uint64_t idx, uint64_t want, uint64_t pos,
+                               const char *where)
+{
+	if (idx < q->capacity) {
+		struct mq_chunk *c = handle_chunk(q, idx);
+		if (mq_load_relaxed(&c->state) == want &&
+		    (pos == UINT64_MAX || mq_load_relaxed(&c->pos) == pos))
+			return true;
+	}
+	return chunk_check_slow(q, idx, want, pos, where); /* says what is wrong */
+}
 
 /* pool_peek_fifo (send lock, FIFO): the free chunk at pool position F, or
  * OP_NONE if none is there yet (the pool is empty), or OP_DAMAGED. */
-uint32_t pool_peek_fifo(struct mq *q, uint64_t f);
+static inline uint32_t pool_peek_fifo(struct mq *q, uint64_t f)
+{
+	/* Pairs with the release store of the entry in pool_push: the chunk's
+	 * header (state, pos) is visible. */
+	uint64_t e = mq_load_acquire(&q->pool[f & q->ring_mask]);
+	if (!entry_ready(e, f))
+		return OP_NONE;
+	uint32_t idx = entry_idx(e);
+	if (!chunk_check(q, idx, MQ_CHUNK_STATE(MQ_CHUNK_FREE, 0), f, "pool position"))
+		return OP_DAMAGED;
+	return idx;
+}
 
 /* pool_push (receive lock): put chunk IDX into the pool at ftail and advance
  * it. Returns 0 or -1 (EPROTO). FIFO: the entry's store (release) hands the
  * chunk to producers. */
-int pool_push(struct mq *q, uint32_t idx);
+int pool_push_slow(struct mq *q, uint32_t idx);
+static inline int pool_push(struct mq *q, uint32_t idx)
+{
+	struct mq_shm *s = q->shm;
+	uint64_t f = mq_load_relaxed(&s->ftail);
+	if (handle_lifo(q) || f >= MQ_INDEX_LIMIT ||
+	    entry_seq(mq_load_relaxed(&q->pool[f & q->ring_mask])) != (uint32_t)(f - q->ring_mask))
+		return pool_push_slow(q, idx); /* the stack, or a position still in use */
+	struct mq_chunk *c = handle_chunk(q, idx);
+	mq_store_relaxed(&c->pos, f);
+	mq_store_relaxed(&c->state, MQ_CHUNK_STATE(MQ_CHUNK_FREE, 0));
+	/* Commit: pairs with the acquire load in pool_peek_fifo; a producer may
+	 * take the chunk from here on. */
+	mq_store_release(&q->pool[f & q->ring_mask], entry_make(f, idx));
+	mq_store_release(&s->ftail, f + 1);
+	return 0;
+}
 
 /* pool_top_lifo (receive lock, LIFO): the chunk on top of the pool, or
  * OP_NONE if it is empty, or OP_DAMAGED. */
@@ -66,27 +105,80 @@ uint32_t pool_top_lifo(struct mq *q);
 
 /* ring_slot_free (send lock): whether ring position T may be written (its
  * entry is from the lap before). Sets the detail if not. */
-bool ring_slot_free(struct mq *q, uint64_t t);
+bool ring_slot_free_slow(struct mq *q, uint64_t t);
+static inline bool ring_slot_free(struct mq *q, uint64_t t)
+{
+	uint64_t old = mq_load_relaxed(&q->ring[t & q->ring_mask]);
+	/* The entry of the lap before has seq32 t + 1 - ring_size = t - mask. */
+	if (t < MQ_INDEX_LIMIT && entry_seq(old) == (uint32_t)(t - q->ring_mask))
+		return true;
+	return ring_slot_free_slow(q, t); /* says what is wrong */
+}
 
 /* chunk_queue (send lock): fill chunk IDX's header as the message at ring
  * position T of LEN bytes and commit it (the ring entry's release store). */
-void chunk_queue(struct mq *q, uint32_t idx, uint64_t t, uint32_t len);
+static inline void chunk_queue(struct mq *q, uint32_t idx, uint64_t t, uint32_t len)
+{
+	struct mq_chunk *c = handle_chunk(q, idx);
+	mq_store_relaxed(&c->len, len);
+	mq_store_relaxed(&c->id, t + 1);
+	mq_store_relaxed(&c->pos, t);
+	mq_store_relaxed(&c->deliveries, 0);
+	mq_store_relaxed(&c->state, MQ_CHUNK_STATE(MQ_CHUNK_QUEUED, 0));
+	/* Commit: pairs with the acquire load in next_message (and
+	 * ready_message): the payload and the header are visible first. */
+	mq_store_release(&q->ring[t & q->ring_mask], entry_make(t, idx));
+}
 
 /* message_at (receive lock): the chunk of the message at position POS of
  * SRC (MQ_SRC_RING or MQ_SRC_REQUEUE), OP_NONE if none is there (not
  * committed yet, or past the requeue ring's end), or OP_DAMAGED. Checks the
  * chunk's state, back-reference and length. */
-uint32_t message_at(struct mq *q, uint32_t src, uint64_t pos);
+uint32_t message_at_slow(struct mq *q, uint32_t src, uint64_t pos);
+static inline uint32_t message_at(struct mq *q, uint32_t src, uint64_t pos)
+{
+	if (src == MQ_SRC_RING && pos < MQ_INDEX_LIMIT) {
+		/* Pairs with the release store of the entry in chunk_queue. */
+		uint64_t e = mq_load_acquire(&q->ring[pos & q->ring_mask]);
+		if (!entry_ready(e, pos))
+			return OP_NONE;
+		uint32_t idx = entry_idx(e);
+		if (idx < q->capacity) {
+			struct mq_chunk *c = handle_chunk(q, idx);
+			if (mq_load_relaxed(&c->state) == MQ_CHUNK_STATE(MQ_CHUNK_QUEUED, 0) &&
+			    mq_load_relaxed(&c->pos) == pos && mq_load_relaxed(&c->id) == pos + 1 &&
+			    mq_load_relaxed(&c->len) <= q->max_msg)
+				return idx;
+		}
+	}
+	return message_at_slow(q, src, pos); /* the requeue, or says what is wrong */
+}
 
 /* next_message (receive lock): where the next message is: *SRC and *POS
  * (requeued ones first), its chunk. Returns the chunk, OP_NONE if the
  * queue is empty, or OP_DAMAGED. Checks the chunk's state, back-reference and
  * length. */
-uint32_t next_message(struct mq *q, uint32_t *src, uint64_t *pos);
+static inline uint32_t next_message(struct mq *q, uint32_t *src, uint64_t *pos)
+{
+	struct mq_shm *s = q->shm;
+	uint64_t rhead = mq_load_relaxed(&s->rhead);
+	if (rhead != mq_load_relaxed(&s->rtail)) {
+		*src = MQ_SRC_REQUEUE;
+		*pos = rhead;
+	} else {
+		*src = MQ_SRC_RING;
+		*pos = mq_load_relaxed(&s->head);
+	}
+	return message_at(q, *src, *pos);
+}
 
 /* take_commit (receive lock): the message(s) at POS .. POS+N-1 of SRC are
  * taken: advance head or rhead. */
-void take_commit(struct mq *q, uint32_t src, uint64_t pos, uint32_t n);
+static inline void take_commit(struct mq *q, uint32_t src, uint64_t pos, uint32_t n)
+{
+	/* Commit of a take: stats and waiters read head and rhead unlocked. */
+	mq_store_release(src == MQ_SRC_RING ? &q->shm->head : &q->shm->rhead, pos + n);
+}
 
 /* requeue_push (receive lock): chunk IDX goes to the requeue ring (its
  * state becomes REQUEUED). Returns 0 or -1 (EPROTO). */
@@ -151,8 +243,23 @@ static inline int lock_busy(int timeout_ms)
 	return -1;
 }
 
-int call_start(struct mq *q, const char *call, int timeout_ms, struct timespec *deadline,
-               const struct timespec **dl, uint32_t *intr0);
+int call_start_slow(struct mq *q, const char *call, int timeout_ms);
+static inline int call_start(struct mq *q, const char *call, int timeout_ms,
+                             struct timespec *deadline, const struct timespec **dl, uint32_t *intr0)
+{
+	if (!q || timeout_ms < -1 || atomic_load_explicit(&q->damaged, memory_order_relaxed))
+		return call_start_slow(q, call, timeout_ms) < 0 ? -1 : -1; /* errno set */
+	/* Timeout 0 does not wait for messages or room, and waits for a lock
+	 * only as long as a live holder keeps it for one copy (a stopped or
+	 * wedged holder: EAGAIN, see lock_busy). -1: no deadline. */
+	*dl = NULL;
+	if (timeout_ms >= 0) {
+		wait_deadline(deadline, timeout_ms ? timeout_ms : NOWAIT_LOCK_MS);
+		*dl = deadline;
+	}
+	*intr0 = intr_start(q);
+	return 0;
+}
 
 /* wait_for: wait until READY(q) may hold, DL passes (ETIMEDOUT), an interrupt
  * newer than INTR0 arrives or a signal handler runs (EINTR), or the segment

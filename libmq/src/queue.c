@@ -67,6 +67,9 @@ static int send_fifo(struct mq *q, const struct iovec *msgs, unsigned n, const s
 		return -1;
 	uint64_t tail = mq_load_relaxed(&s->tail);
 	uint64_t fhead = mq_load_relaxed(&s->fhead);
+	/* The ring entry's line is the one consumers poll: ask for it now, so
+	 * its transfer overlaps the copy instead of following it. */
+	__builtin_prefetch(&q->ring[tail & q->ring_mask], 1, 3);
 	struct mq_intent *in = &s->send.intent;
 	if (n > q->capacity)
 		n = (unsigned)q->capacity; /* no round sends more (and repair checks it) */
@@ -107,16 +110,19 @@ static int send_fifo(struct mq *q, const struct iovec *msgs, unsigned n, const s
 		/* Own the next free chunk's first line before the next send needs
 		 * it. */
 		uint64_t e = mq_load_relaxed(&q->pool[(fhead + m) & q->ring_mask]);
-		if (entry_ready(e, fhead + m) && entry_idx(e) < q->capacity)
+		if (entry_ready(e, fhead + m) && entry_idx(e) < q->capacity) {
 			__builtin_prefetch(handle_chunk(q, entry_idx(e)), 1, 3);
+			__builtin_prefetch(handle_payload(q, entry_idx(e)), 1, 3);
+		}
 	}
 	intent_end(in);
-	int err = errno;
+	int err = bad ? errno : 0; /* the detail of what was bad, past the release */
 	if (lock_release(q, &s->send) != 0)
 		return -1;
-	errno = err;
-	if (bad && m == 0)
+	if (bad && m == 0) {
+		errno = err;
 		return -1;
+	}
 	mark_role(q, MQ_ROLE_PRODUCER);
 	return (int)m;
 }
@@ -317,7 +323,7 @@ static int recv_fifo(struct mq *q, struct iovec *bufs, unsigned n, const struct 
 		}
 		intent_end(in);
 	}
-	int lerr = errno;
+	int lerr = err ? errno : 0;
 	if (lock_release(q, &s->recv) != 0)
 		return -1;
 	if (k == 0 && err) {
