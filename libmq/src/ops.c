@@ -397,6 +397,15 @@ timed_out:
 	 * before calling it empty or full, so damage is not reported as either. */
 	if (handle_check(q, true) || check(q))
 		return EPROTO;
+	/* Nor did it give back what dead clients held, which may be exactly
+	 * what it waits for (callers that poll with short timeouts would never
+	 * see a dead lease holder's messages again, without a broker). */
+	if (q->token && reap_needed(q)) {
+		struct timespec rdl;
+		wait_deadline(&rdl, NOWAIT_LOCK_MS);
+		if (reap_dead(q, &rdl, intr0, NULL, 0) > 0 && ready(q))
+			return 0;
+	}
 	return ETIMEDOUT;
 interrupted:
 	intr_answer(q);
