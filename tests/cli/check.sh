@@ -30,9 +30,12 @@ expect 0 send -q "$Q" one two
 verdict 0 -q "$Q"
 out_has "file: /dev/shm$Q, "
 out_has "magic: ok"
-out_has "version: 1 (ok)"
-out_has "geometry: 16 messages of up to 64 bytes, 128-byte slots (ok)"
-out_has "indices: head 0, tail 2, 2 queued (ok)"
+out_has "version: 2"
+out_has "geometry: 16 messages of up to 64 bytes, 128-byte chunks (ok)"
+out_has "positions: head 0, tail 2, 2 queued, 0 leased"
+out_has "chunks: 14 free, 2 queued, 0 requeued, 0 leased, 0 reserved, 0 being copied out"
+out_has "send lock: free"
+out_has "receive lock: free"
 out_has "clients: none attached"
 out_has "broker: pid $BPID, alive, heartbeat "
 [ "$(tail -n 1 "$TMP/out")" = "healthy: queue $Q is valid and served by mqbroker pid $BPID" ] ||
@@ -69,7 +72,7 @@ wait_until 10 grep -qx three "$TMP/follow.out" || fail "recv --follow without br
 kill -KILL "$FPID"
 wait_exit "$FPID" 10
 verdict 7 -q "$Q"
-out_has "client: pid $FPID (consumer, 0 sent, 3 received): dead, died attached (the broker's sweep cleans it up)"
+out_has "client: pid $FPID (consumer, 0 sent, 3 received): dead (the broker's sweep gives back what it held)"
 out_has "(0 live clients)"
 # Now nobody uses it: --unlink-stale removes it, exit 0, and it is gone.
 verdict 0 -q "$Q" --unlink-stale
@@ -88,7 +91,7 @@ out_has "broker: none running"
 out_lacks "recorded"
 start_broker "$Q"
 verdict 0 -q "$Q"
-out_has "indices: head 0, tail 1, 1 queued (ok)"
+out_has "positions: head 0, tail 1, 1 queued, 0 leased"
 stop_broker "$BPID"
 verdict 7 -q "$Q"
 verdict 0 -q "$Q" --unlink-stale
@@ -130,12 +133,12 @@ make_valid() {
 	verdict 7 -q "$Q"
 }
 make_valid
-truncate -s 19000 "/dev/shm$Q"
-damaged "truncated: file has 19000 bytes, its header says 19456"
+truncate -s 36000 "/dev/shm$Q"
+damaged "truncated: file has 36000 bytes, its header says 36352"
 make_valid
-printf '\002\000\000\000' | dd of="/dev/shm$Q" bs=1 seek=8 conv=notrunc status=none
-damaged "layout version 2, this libmq reads version 1"
-out_has "version: 2, this mqctl reads layout version 1"
+printf '\003\000\000\000' | dd of="/dev/shm$Q" bs=1 seek=8 conv=notrunc status=none
+damaged "layout version 3, this libmq reads version 2"
+out_has "version: 3"
 make_valid
 printf '\377' | dd of="/dev/shm$Q" bs=1 seek=20 conv=notrunc status=none
 damaged "corrupt header (geometry checksum mismatch)"
