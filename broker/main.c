@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "config.h"
 #include "owner.h"
 
 #ifndef MQ_WEB_ROOT_INSTALLED
@@ -108,8 +109,9 @@ static void usage(FILE *f)
 
 static int bad(const char *where, const char *fmt, const char *val)
 {
+	char shown[512];
 	fprintf(stderr, "mqbroker: %s", where);
-	fprintf(stderr, fmt, val);
+	fprintf(stderr, fmt, config_escape(val, shown, sizeof(shown)));
 	fprintf(stderr, "\nTry 'mqbroker --help'.\n");
 	return -1;
 }
@@ -230,48 +232,38 @@ static int set_option(struct options *o, const char *key, const char *val, int f
 	return 0;
 }
 
-static char *trim(char *s)
-{
-	while (*s == ' ' || *s == '\t')
-		s++;
-	char *e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
-		*--e = 0;
-	return s;
-}
-
-/* read_config: apply FILE's options that the command line did not give. */
+/* read_config: apply FILE's options that the command line did not give. The
+ * whole file is read and checked first (config.c); then every entry is
+ * checked as its flag would be; only if all pass is anything applied (a
+ * refused file exits 2 before the queue is touched, so nothing is
+ * half-applied). An option given twice in the file is refused. */
 static int read_config(struct options *o, const char *file)
 {
-	FILE *f = fopen(file, "r");
-	if (!f) {
-		fprintf(stderr, "mqbroker: cannot read config file %s: %s\n", file,
-		        strerror(errno));
+	struct config c;
+	char err[PATH_MAX + 256], shown[sizeof(err) + 64];
+	if (config_read(file, &c, err, sizeof(err)) != 0) {
+		fprintf(stderr, "mqbroker: config: %s\n", config_escape(err, shown, sizeof(shown)));
 		return -1;
 	}
-	char line[1024], where[PATH_MAX + 64];
-	int lineno = 0, rc = 0;
-	while (rc == 0 && fgets(line, sizeof(line), f)) {
-		lineno++;
-		snprintf(where, sizeof(where), "%s:%d: ", file, lineno);
-		char *hash = strchr(line, '#');
-		if (hash)
-			*hash = 0;
-		char *s = trim(line);
-		if (!*s)
-			continue;
-		char *eq = strpbrk(s, "= \t");
-		char *val = (char *)"";
-		if (eq) {
-			char sep = *eq;
-			*eq = 0;
-			val = trim(eq + 1);
-			if (sep != '=' && *val == '=')
-				val = trim(val + 1);
-		}
-		rc = set_option(o, trim(s), val, 1, where);
+	char where[PATH_MAX + 64], path[PATH_MAX + 32];
+	config_escape(file, path, sizeof(path));
+	int rc = 0;
+	for (size_t i = 0; i < c.n && rc == 0; i++) {
+		snprintf(where, sizeof(where), "%s:%u: ", path, c.entries[i].line);
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(c.entries[j].key, c.entries[i].key)) {
+				char key[128];
+				fprintf(stderr,
+				        "mqbroker: %s'%s' is given twice (first on line %u)\n",
+				        where, config_escape(c.entries[i].key, key, sizeof(key)),
+				        c.entries[j].line);
+				rc = -1;
+				break;
+			}
+		if (rc == 0)
+			rc = set_option(o, c.entries[i].key, c.entries[i].value, 1, where);
 	}
-	fclose(f);
+	config_free(&c);
 	return rc;
 }
 
@@ -395,12 +387,12 @@ int main(int argc, char **argv)
 	char listen_err[256];
 	if (http_parse_listen(o.listen, &listen_addr, &listen_len, listen_err,
 	                      sizeof(listen_err)) != 0) {
-		fprintf(stderr, "mqbroker: %s\nTry 'mqbroker --help'.\n", listen_err);
+		broker_log("%s", listen_err);
+		fprintf(stderr, "Try 'mqbroker --help'.\n");
 		return BROKER_EXIT_USAGE;
 	}
 	if (o.own.group && !getgrnam(o.own.group)) {
-		fprintf(stderr, "mqbroker: queue %s: no such group '%s' (see --group)\n",
-		        o.own.name, o.own.group);
+		broker_log("queue %s: no such group '%s' (see --group)", o.own.name, o.own.group);
 		return BROKER_EXIT_USAGE;
 	}
 
@@ -416,7 +408,7 @@ int main(int argc, char **argv)
 	int created = 0;
 	int rc = owner_open(&o.own, &b.q, &created, err, sizeof(err));
 	if (rc != BROKER_EXIT_OK) {
-		fprintf(stderr, "mqbroker: %s\n", err);
+		broker_log("%s", err);
 		return rc;
 	}
 	snprintf(b.name, sizeof(b.name), "%s", o.own.name);
@@ -441,7 +433,7 @@ int main(int argc, char **argv)
 	errno = http_errno;
 	if (!http) {
 		int why = errno; /* before anything that may change it */
-		fprintf(stderr, "mqbroker: %s\n", err);
+		broker_log("%s", err);
 		/* A queue this run created holds nothing yet: take it away again,
 		 * so a failed start leaves the system as it found it. */
 		if (created)

@@ -11,6 +11,7 @@
 
 #include "broker.h"
 #include "libmq_admin.h"
+#include "config.h"
 #include "owner.h"
 
 void broker_log(const char *fmt, ...)
@@ -20,7 +21,10 @@ void broker_log(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "mqbroker: %s\n", line);
+	/* Names and errors may carry what a user typed: no control characters
+	 * reach the log raw. */
+	char shown[4 * sizeof(line)];
+	fprintf(stderr, "mqbroker: %s\n", config_escape(line, shown, sizeof(shown)));
 }
 
 static int exit_for(int err)
