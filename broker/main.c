@@ -1,6 +1,7 @@
 /* main.c - mqbroker: options, config file, signals and the once-a-second tick. */
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -67,7 +68,7 @@ struct options {
 	char web_root[PATH_MAX];
 	int verbose;
 	/* which came from the command line (the config file does not override) */
-	int set_name, set_listen, set_web_root, set_group, set_verbose, set_recreate;
+	int set_name, set_listen, set_web_root, set_group, set_verbose, set_recreate, set_trust;
 	char name_buf[MQ_NAME_MAX + 1];
 	char group_buf[256];
 };
@@ -88,6 +89,8 @@ static void usage(FILE *f)
 	        "  -g, --group GROUP     give the queue to GROUP (its members may use it)\n"
 	        "      --recreate        replace an existing queue that is corrupt, of another\n"
 	        "                        version, or of another geometry (its messages are lost)\n"
+	        "      --trust-owner USER  also adopt queues owned by USER (e.g. root adopting\n"
+	        "                        the service user's queue); others' are refused\n"
 	        "      --web-root DIR    serve the dashboard from DIR (default %s)\n"
 	        "      --config FILE     read options from FILE: one \"option = value\" per line\n"
 	        "                        (long names without --, # comments); flags win\n"
@@ -204,6 +207,15 @@ static int set_option(struct options *o, const char *key, const char *val, int f
 		strcpy(o->group_buf, val);
 		o->own.group = o->group_buf;
 		o->set_group = !from_file;
+	} else if (!strcmp(key, "trust-owner")) {
+		if (from_file && o->set_trust)
+			return 0;
+		struct passwd *pw = *val ? getpwnam(val) : NULL;
+		if (!pw)
+			return bad(where, "bad --trust-owner '%s' (no such user)", val);
+		o->own.trust_uid = pw->pw_uid;
+		o->own.trust_set = 1;
+		o->set_trust = !from_file;
 	} else if (!strcmp(key, "web-root")) {
 		if (from_file && o->set_web_root)
 			return 0;
@@ -304,7 +316,7 @@ int main(int argc, char **argv)
 	snprintf(o.listen, sizeof(o.listen), "127.0.0.1:8080");
 	snprintf(o.web_root, sizeof(o.web_root), "%s", default_web_root());
 
-	enum { OPT_MODE = 256, OPT_RECREATE, OPT_WEB_ROOT, OPT_CONFIG };
+	enum { OPT_MODE = 256, OPT_RECREATE, OPT_WEB_ROOT, OPT_CONFIG, OPT_TRUST };
 	static const struct option longopts[] = {
 	        {"name", required_argument, NULL, 'n'},
 	        {"capacity", required_argument, NULL, 'c'},
@@ -315,6 +327,7 @@ int main(int argc, char **argv)
 	        {"recreate", no_argument, NULL, OPT_RECREATE},
 	        {"web-root", required_argument, NULL, OPT_WEB_ROOT},
 	        {"config", required_argument, NULL, OPT_CONFIG},
+	        {"trust-owner", required_argument, NULL, OPT_TRUST},
 	        {"verbose", no_argument, NULL, 'v'},
 	        {"help", no_argument, NULL, 'h'},
 	        {"version", no_argument, NULL, 'V'},
@@ -351,6 +364,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_CONFIG:
 			config = optarg;
+			break;
+		case OPT_TRUST:
+			rc = set_option(&o, "trust-owner", optarg, 0, "");
 			break;
 		case 'v':
 			rc = set_option(&o, "verbose", "yes", 0, "");

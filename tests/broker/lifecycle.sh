@@ -78,7 +78,7 @@ printf '# x\ncapacity = lots\n' >"$TMP/badvalue.conf"
 expect_exit 2 "$E" --config "$TMP/badvalue.conf" -n "$Q-cfg3"
 expect_log "$E" "$TMP/badvalue.conf:2: bad --capacity 'lots'"
 expect_exit 2 "$E" --config "$TMP/missing.conf" -n "$Q-cfg3"
-expect_log "$E" "cannot read config file $TMP/missing.conf: No such file or directory"
+expect_log "$E" "config: $TMP/missing.conf: cannot open: No such file or directory"
 [ ! -e "/dev/shm$Q-cfg3" ] || fail "a bad config file created $Q-cfg3"
 
 # --- a broker; a second one is refused; its port is taken ----------------------
