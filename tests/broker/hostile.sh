@@ -61,6 +61,10 @@ if [ "$(id -u)" -eq 0 ]; then
 	grep -q "/dev/shm$Q.*owned by.*nobody\|owned by.*nobody.*/dev/shm$Q\|$Q.*uid 65534\|owner.*65534" "$TMP/squat.log" ||
 		fail "the refusal does not name the owner: $(cat "$TMP/squat.log")"
 	[ "$(stat -c '%U %a' "/dev/shm$Q")" = "nobody 660" ] || fail "the squatted file changed: $(stat -c '%U %a' "/dev/shm$Q")"
+	# --trust-owner nobody: root adopts the (service) user's queue as asked.
+	start_broker "$TMP/b.log" -n "$Q" -l 127.0.0.1:0 --trust-owner nobody
+	expect_log "$TMP/b.log" "adopted $Q: 0 messages queued"
+	stop_broker "$BPID" TERM "$TMP/b.log"
 	exits_within 5 7 "$MQCTL" check -q "$Q" # sound, and no broker serves it: stale
 	grep -q "nobody\|uid 65534" "$TMP/out" || fail "mqctl check does not name the owner: $(cat "$TMP/out")"
 	# world-writable: mqctl check calls it damaged, clients refuse it
