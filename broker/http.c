@@ -5,12 +5,14 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -22,23 +24,58 @@
 #include "broker.h"
 
 /*
- * Limits, so that slow or abusive clients cannot stall the server. The
- * requests are cheap (a snapshot of counters), so one epoll thread serves
- * them all; a client that holds a connection open without finishing its
- * request is dropped after HTTP_TIMEOUT_S. Headers that do not fit in
- * HTTP_CONN_MEMORY get 431 from libmicrohttpd (a request line that does not,
- * 414), a malformed request 400.
+ * Limits, so that slow or abusive clients cannot stall the server.
+ *
+ * The requests are cheap (a snapshot of counters), so one epoll thread serves
+ * them all. What a slow client can hold is a connection, so:
+ *  - the process's descriptor limit is raised to its hard limit, and the
+ *    connection limit set from it (up to HTTP_MAX_CONNECTIONS), far above
+ *    what a browser, a scraper and a health check need;
+ *  - there is no per-address limit: every local client comes from 127.0.0.1,
+ *    so a per-address limit is one any local process fills for all (a
+ *    trickling client once locked /healthz out that way);
+ *  - a request header must be complete within HTTP_HEADER_DEADLINE_S of the
+ *    connection's start (or of the previous request's end, on a kept-alive
+ *    connection), however slowly it trickles: the idle timeout alone
+ *    (HTTP_TIMEOUT_S) never fires on a client that sends a byte now and then;
+ *  - when the connections come within HTTP_EVICT_MARGIN of the limit, each
+ *    new one evicts the oldest connection still sending its header, so a new
+ *    client always gets in.
+ * The deadline and eviction work on a dup() of each connection's socket
+ * (conn_track): shutdown() on it ends the connection for libmicrohttpd, which
+ * then closes it as any other; the dup is closed only when libmicrohttpd says
+ * the connection is gone, so it never names another socket. Headers that do
+ * not fit in HTTP_CONN_MEMORY get 431 from libmicrohttpd (a request line that
+ * does not, 414), a malformed request 400.
  */
-#define HTTP_MAX_CONNECTIONS 256u
-#define HTTP_MAX_PER_IP      64u
-#define HTTP_TIMEOUT_S       10u
-#define HTTP_CONN_MEMORY     ((size_t)32 * 1024)
-#define HTTP_LOG_PER_SECOND  20 /* error-log lines; more are counted, not printed */
+#define HTTP_MAX_CONNECTIONS   8192u
+#define HTTP_EVICT_MARGIN      64u
+#define HTTP_HEADER_DEADLINE_S 5.0
+#define HTTP_TIMEOUT_S         10u
+#define HTTP_THREADS           2 /* epoll threads: one may serve while the other accepts */
+#define HTTP_CONN_MEMORY       ((size_t)32 * 1024)
+#define HTTP_LOG_PER_SECOND    20 /* error-log lines; more are counted, not printed */
 
 #define ALLOW_METHODS "GET, HEAD"
 
+/* conn_track: one open connection, oldest first in http_server.conns. */
+struct conn_track {
+	struct conn_track *prev, *next;
+	int fd;           /* our dup of its socket, for shutdown() */
+	double since;     /* when its current request header began (monotonic s) */
+	bool header_done; /* the current request's header is in */
+	bool cut;         /* shut down by us (deadline or eviction) */
+};
+
 struct http_server {
 	struct MHD_Daemon *daemon;
+	pthread_mutex_t conns_lock; /* conns, nconns, the tracks' fields */
+	struct conn_track *oldest, *newest;
+	unsigned nconns, conn_limit;
+	unsigned long cut_deadline, cut_evicted; /* counted, for the log */
+	pthread_t sweeper;
+	bool sweeper_started;
+	int stop_pipe[2]; /* the sweeper's stop signal */
 	struct broker *b;
 	char *web_root; /* realpath of the dashboard directory, or NULL */
 	int port;
@@ -392,6 +429,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	(void)upload;
 	if (!*req) {
 		*req = s;
+		/* The header is in: the deadline no longer applies. */
+		const union MHD_ConnectionInfo *ci =
+		        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		struct conn_track *t = ci ? ci->socket_context : NULL;
+		if (t) {
+			pthread_mutex_lock(&s->conns_lock);
+			t->header_done = true;
+			pthread_mutex_unlock(&s->conns_lock);
+		}
 		if (!has_body(c))
 			return MHD_YES;
 	} else if (*upload_size != 0) {
@@ -457,6 +503,145 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return serve_static(s, c, url);
 }
 
+/* cut: end connection T (conns_lock held): libmicrohttpd sees the socket
+ * shut and closes the connection. */
+static void cut(struct conn_track *t)
+{
+	if (!t->cut && t->fd >= 0)
+		shutdown(t->fd, SHUT_RDWR);
+	t->cut = true;
+}
+
+/*
+ * on_connection: libmicrohttpd's connection notifier (its thread): track a
+ * new connection, evicting the oldest one still sending its header when near
+ * the limit; forget a closed one.
+ */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *s = cls;
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		struct conn_track *t = calloc(1, sizeof(*t));
+		const union MHD_ConnectionInfo *ci =
+		        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (!t)
+			return; /* untracked: the idle timeout still applies */
+		t->fd = ci ? fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0) : -1;
+		t->since = broker_now();
+		pthread_mutex_lock(&s->conns_lock);
+		t->prev = s->newest;
+		if (s->newest)
+			s->newest->next = t;
+		else
+			s->oldest = t;
+		s->newest = t;
+		s->nconns++;
+		if (s->nconns + HTTP_EVICT_MARGIN >= s->conn_limit) {
+			for (struct conn_track *o = s->oldest; o && o != t; o = o->next) {
+				if (!o->header_done && !o->cut) {
+					cut(o);
+					s->cut_evicted++;
+					break;
+				}
+			}
+		}
+		pthread_mutex_unlock(&s->conns_lock);
+		*socket_context = t;
+	} else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+		struct conn_track *t = *socket_context;
+		if (!t)
+			return;
+		pthread_mutex_lock(&s->conns_lock);
+		if (t->prev)
+			t->prev->next = t->next;
+		else
+			s->oldest = t->next;
+		if (t->next)
+			t->next->prev = t->prev;
+		else
+			s->newest = t->prev;
+		s->nconns--;
+		pthread_mutex_unlock(&s->conns_lock);
+		if (t->fd >= 0)
+			close(t->fd);
+		free(t);
+		*socket_context = NULL;
+	}
+}
+
+/* on_completed: a request was answered; on a kept-alive connection the next
+ * request's header gets a deadline of its own. */
+static void on_completed(void *cls, struct MHD_Connection *c, void **req,
+                         enum MHD_RequestTerminationCode toe)
+{
+	struct http_server *s = cls;
+	(void)req;
+	(void)toe;
+	const union MHD_ConnectionInfo *ci =
+	        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct conn_track *t = ci ? ci->socket_context : NULL;
+	if (!t)
+		return;
+	pthread_mutex_lock(&s->conns_lock);
+	t->header_done = false;
+	t->since = broker_now();
+	pthread_mutex_unlock(&s->conns_lock);
+}
+
+/* sweeper: four times a second, cut the connections whose request header is
+ * overdue; say how many were cut, at most once a minute. */
+static void *sweeper(void *arg)
+{
+	struct http_server *s = arg;
+	double next_report = broker_now() + 60;
+	for (;;) {
+		struct pollfd pfd = {.fd = s->stop_pipe[0], .events = POLLIN};
+		if (poll(&pfd, 1, 250) != 0)
+			break; /* stop (or an error: stop too) */
+		double now = broker_now();
+		pthread_mutex_lock(&s->conns_lock);
+		for (struct conn_track *t = s->oldest; t; t = t->next) {
+			if (!t->header_done && !t->cut && now - t->since > HTTP_HEADER_DEADLINE_S) {
+				cut(t);
+				s->cut_deadline++;
+			}
+		}
+		unsigned long deadline = s->cut_deadline, evicted = s->cut_evicted;
+		if (now >= next_report && (deadline || evicted)) {
+			s->cut_deadline = s->cut_evicted = 0;
+			next_report = now + 60;
+		} else {
+			deadline = evicted = 0;
+		}
+		pthread_mutex_unlock(&s->conns_lock);
+		if (deadline || evicted)
+			fprintf(stderr,
+			        "mqbroker: http: closed %lu connections whose request header took "
+			        "over %.0f s, and %lu evicted near the connection limit\n",
+			        deadline, HTTP_HEADER_DEADLINE_S, evicted);
+	}
+	return NULL;
+}
+
+/* raise_fd_limit: the descriptor limit up to the hard one; the connection
+ * limit that fits it (each connection takes two descriptors: its socket and
+ * our dup), at most HTTP_MAX_CONNECTIONS. */
+static unsigned raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 256;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t want = rl.rlim_max == RLIM_INFINITY ? 65536 : rl.rlim_max;
+		struct rlimit up = {.rlim_cur = want, .rlim_max = rl.rlim_max};
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl.rlim_cur = want;
+	}
+	rlim_t avail = rl.rlim_cur > 128 ? (rl.rlim_cur - 128) / 2 : 32;
+	return avail > HTTP_MAX_CONNECTIONS ? HTTP_MAX_CONNECTIONS : (unsigned)avail;
+}
+
 /*
  * set_web_root: remember the real path of WEB_ROOT. A missing dashboard is
  * not fatal (the API is what scrapers need): it is reported on stderr and
@@ -500,6 +685,9 @@ struct http_server *http_start(struct broker *b, const char *listen_spec, const 
 	}
 	s->b = b;
 	pthread_mutex_init(&s->log_lock, NULL);
+	pthread_mutex_init(&s->conns_lock, NULL);
+	s->stop_pipe[0] = s->stop_pipe[1] = -1;
+	s->conn_limit = raise_fd_limit();
 	set_web_root(s, web_root);
 
 	int fd = open_listener(&sa, salen, listen_spec, err, errlen);
@@ -521,10 +709,11 @@ struct http_server *http_start(struct broker *b, const char *listen_spec, const 
 		flags |= MHD_USE_IPv6;
 	s->daemon = MHD_start_daemon(
 	        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, http_log, s,
-	        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, HTTP_MAX_CONNECTIONS,
-	        MHD_OPTION_PER_IP_CONNECTION_LIMIT, HTTP_MAX_PER_IP, MHD_OPTION_CONNECTION_TIMEOUT,
-	        HTTP_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_CONN_MEMORY,
-	        MHD_OPTION_END);
+	        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, s->conn_limit,
+	        MHD_OPTION_CONNECTION_TIMEOUT, HTTP_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	        HTTP_CONN_MEMORY, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+	        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_THREAD_POOL_SIZE,
+	        (unsigned)HTTP_THREADS, MHD_OPTION_END);
 	if (!s->daemon) {
 		/* libmicrohttpd closes a listening socket it was given on most of its
 		 * failure paths, but not all: leaking one descriptor on a start that
@@ -535,6 +724,15 @@ struct http_server *http_start(struct broker *b, const char *listen_spec, const 
 		     listen_spec);
 		return NULL;
 	}
+	if (pipe2(s->stop_pipe, O_CLOEXEC) != 0 ||
+	    pthread_create(&s->sweeper, NULL, sweeper, s) != 0) {
+		int e = errno;
+		http_stop(s);
+		fail(e, err, errlen, "cannot listen on %s: cannot start the header sweeper: %s",
+		     listen_spec, strerror(e));
+		return NULL;
+	}
+	s->sweeper_started = true;
 	return s;
 }
 
@@ -547,8 +745,16 @@ void http_stop(struct http_server *s)
 {
 	if (!s)
 		return;
+	if (s->sweeper_started) {
+		(void)!write(s->stop_pipe[1], "x", 1);
+		pthread_join(s->sweeper, NULL);
+	}
+	for (int i = 0; i < 2; i++)
+		if (s->stop_pipe[i] >= 0)
+			close(s->stop_pipe[i]);
 	if (s->daemon)
 		MHD_stop_daemon(s->daemon); /* closes the listening socket and all connections */
+	pthread_mutex_destroy(&s->conns_lock);
 	free(s->web_root);
 	pthread_mutex_destroy(&s->log_lock);
 	free(s);
