@@ -14,7 +14,9 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +24,7 @@
 #include <microhttpd.h>
 
 #include "broker.h"
+#include "web_assets.h"
 
 /*
  * Limits, so that slow or abusive clients cannot stall the server.
@@ -77,7 +80,8 @@ struct http_server {
 	bool sweeper_started;
 	int stop_pipe[2]; /* the sweeper's stop signal */
 	struct broker *b;
-	char *web_root; /* realpath of the dashboard directory, or NULL */
+	int web_dirfd;       /* --web-root, opened; -1: the built-in dashboard */
+	bool web_root_given; /* --web-root given (files come from web_dirfd only) */
 	int port;
 	pthread_mutex_t log_lock; /* the rate limit of http_log */
 	time_t log_second;
@@ -319,70 +323,110 @@ static const struct {
         {".txt", "text/plain; charset=utf-8", "max-age=300"},
 };
 
-/*
- * open_static: open the dashboard file for URL: a regular file under the web
- * root ("/" and ".../" mean index.html). Any path segment starting with "."
- * (so "..", and hidden files) is refused, and so is anything whose real path
- * (symbolic links resolved) leaves the web root. Returns the descriptor with
- * *ST, *CTYPE and *CACHE filled, or -1 (answer 404).
- */
-static int open_static(const struct http_server *s, const char *url, struct stat *st,
-                       const char **ctype, const char **cache)
+/* A dashboard file found for a URL: built in (DATA) or opened under
+ * --web-root (FD), with its Content-Type and Cache-Control. */
+struct static_file {
+	int fd; /* -1: built in */
+	const unsigned char *data;
+	size_t len;
+	const char *ctype, *cache;
+};
+
+/* static_path: URL as a path relative to the dashboard ("/" and ".../" mean
+ * index.html) into OUT (LEN bytes, with a leading "/"), or -1 if it names no
+ * file: any path segment starting with "." (so "..", and hidden files). */
+static int static_path(const char *url, char *out, size_t len)
 {
-	if (!s->web_root || url[0] != '/')
+	if (url[0] != '/')
 		return -1;
 	for (const char *p = url; (p = strchr(p, '/')) != NULL;)
 		if (*++p == '.')
 			return -1;
-
-	char path[PATH_MAX], real[PATH_MAX];
 	size_t n = strlen(url);
-	int len = snprintf(path, sizeof(path), "%s%s%s", s->web_root, url,
-	                   url[n - 1] == '/' ? "index.html" : "");
-	if (len < 0 || (size_t)len >= sizeof(path) || !realpath(path, real))
-		return -1;
-	size_t rootlen = strlen(s->web_root);
-	if (strncmp(real, s->web_root, rootlen) != 0 || (rootlen > 1 && real[rootlen] != '/'))
-		return -1;
-	/* O_NONBLOCK: opening a FIFO someone left there must not hang the server. */
-	int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
-		close(fd);
-		return -1;
-	}
+	int w = snprintf(out, len, "%s%s", url, url[n - 1] == '/' ? "index.html" : "");
+	return w < 0 || (size_t)w >= len ? -1 : 0;
+}
 
-	*ctype = "application/octet-stream";
-	*cache = "max-age=300";
+/*
+ * open_beneath: open PATH (relative) beneath the directory DIRFD, as
+ * openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+ * RESOLVE_NO_MAGICLINKS: the kernel resolves every component inside the
+ * directory and refuses any symbolic link on the way, in one step, so no
+ * rename or symlink swapped in meanwhile can lead it outside (checking a
+ * path and then opening it could be raced). Returns the descriptor or -1.
+ */
+static int open_beneath(int dirfd, const char *path)
+{
+	struct open_how how = {
+	        .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+	        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+/*
+ * find_static: the dashboard file for URL: from --web-root if the broker was
+ * given one (a regular file, opened beneath it), else built in. Returns 0
+ * with *F filled (the caller owns F->fd), or -1 (answer 404).
+ */
+static int find_static(const struct http_server *s, const char *url, struct static_file *f)
+{
+	char path[PATH_MAX];
+	if (static_path(url, path, sizeof(path)) != 0)
+		return -1;
+	f->fd = -1;
+	if (s->web_root_given) {
+		int fd = s->web_dirfd >= 0 ? open_beneath(s->web_dirfd, path + 1) : -1;
+		struct stat st;
+		if (fd < 0)
+			return -1;
+		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+			close(fd);
+			return -1;
+		}
+		f->fd = fd;
+		f->len = (size_t)st.st_size;
+	} else {
+		size_t i = 0;
+		while (i < web_assets_count && strcmp(web_assets[i].path, path) != 0)
+			i++;
+		if (i == web_assets_count)
+			return -1;
+		f->data = web_assets[i].data;
+		f->len = web_assets[i].len;
+	}
+	f->ctype = "application/octet-stream";
+	f->cache = "max-age=300";
 	const char *dot = strrchr(path, '.');
 	for (size_t i = 0; dot && i < sizeof(static_types) / sizeof(static_types[0]); i++) {
 		if (strcasecmp(dot, static_types[i].ext) == 0) {
-			*ctype = static_types[i].ctype;
-			*cache = static_types[i].cache;
+			f->ctype = static_types[i].ctype;
+			f->cache = static_types[i].cache;
 			break;
 		}
 	}
-	return fd;
+	return 0;
 }
 
 /* serve_static: answer GET/HEAD URL with a dashboard file, or 404. */
 static enum MHD_Result serve_static(const struct http_server *s, struct MHD_Connection *c,
                                     const char *url)
 {
-	struct stat st;
-	const char *ctype, *cache;
-	int fd = open_static(s, url, &st, &ctype, &cache);
-	if (fd < 0)
+	struct static_file f;
+	if (find_static(s, url, &f) != 0)
 		return reply_error(c, MHD_HTTP_NOT_FOUND, "not found", url);
-	/* The response owns fd from here on (libmicrohttpd closes it). */
-	struct MHD_Response *r = MHD_create_response_from_fd((size_t)st.st_size, fd);
+	/* A file's response owns its descriptor from here on (libmicrohttpd
+	 * closes it); a built-in one points at the binary's own bytes. */
+	struct MHD_Response *r = f.fd >= 0 ? MHD_create_response_from_fd(f.len, f.fd)
+	                                   : MHD_create_response_from_buffer(
+	                                             f.len, (void *)f.data, MHD_RESPMEM_PERSISTENT);
 	if (!r) {
-		close(fd);
+		if (f.fd >= 0)
+			close(f.fd);
 		return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, CT_JSON, "no-store", NULL);
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, f.ctype);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, f.cache);
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
@@ -455,12 +499,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		/* 405 where a GET would have found something, 404 elsewhere. */
 		bool known = route != ROUTE_STATIC || strcmp(url, "/") == 0;
 		if (!known) {
-			struct stat st;
-			const char *ctype, *cache;
-			int fd = open_static(s, url, &st, &ctype, &cache);
-			known = fd >= 0;
-			if (fd >= 0)
-				close(fd);
+			struct static_file f;
+			known = find_static(s, url, &f) == 0;
+			if (known && f.fd >= 0)
+				close(f.fd);
 		}
 		if (known)
 			return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
@@ -643,31 +685,20 @@ static unsigned raise_fd_limit(void)
 }
 
 /*
- * set_web_root: remember the real path of WEB_ROOT. A missing dashboard is
- * not fatal (the API is what scrapers need): it is reported on stderr and
- * "/" answers 404.
+ * set_web_root: open WEB_ROOT (--web-root) as the directory files are served
+ * from, beneath it. A missing directory is not fatal (the API is what
+ * scrapers need): it is reported on stderr and "/" answers 404.
  */
 static void set_web_root(struct http_server *s, const char *web_root)
 {
-	if (!web_root || !*web_root)
+	if (!web_root)
 		return;
-	char real[PATH_MAX];
-	struct stat st;
-	if (!realpath(web_root, real) || stat(real, &st) != 0) {
+	s->web_root_given = true;
+	s->web_dirfd = open(web_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->web_dirfd < 0)
 		fprintf(stderr,
 		        "mqbroker: http: dashboard directory %s: %s; serving the API only\n",
 		        web_root, strerror(errno));
-		return;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		fprintf(stderr,
-		        "mqbroker: http: dashboard directory %s is not a directory; serving the "
-		        "API "
-		        "only\n",
-		        web_root);
-		return;
-	}
-	s->web_root = strdup(real);
 }
 
 struct http_server *http_start(struct broker *b, const char *listen_spec, const char *web_root,
@@ -688,6 +719,7 @@ struct http_server *http_start(struct broker *b, const char *listen_spec, const 
 	pthread_mutex_init(&s->conns_lock, NULL);
 	s->stop_pipe[0] = s->stop_pipe[1] = -1;
 	s->conn_limit = raise_fd_limit();
+	s->web_dirfd = -1;
 	set_web_root(s, web_root);
 
 	int fd = open_listener(&sa, salen, listen_spec, err, errlen);
@@ -755,7 +787,8 @@ void http_stop(struct http_server *s)
 	if (s->daemon)
 		MHD_stop_daemon(s->daemon); /* closes the listening socket and all connections */
 	pthread_mutex_destroy(&s->conns_lock);
-	free(s->web_root);
+	if (s->web_dirfd >= 0)
+		close(s->web_dirfd);
 	pthread_mutex_destroy(&s->log_lock);
 	free(s);
 }

@@ -17,51 +17,6 @@
 #include "config.h"
 #include "owner.h"
 
-#ifndef MQ_WEB_ROOT_INSTALLED
-#define MQ_WEB_ROOT_INSTALLED "/usr/share/mqbroker/web"
-#endif
-#ifndef MQ_WEB_ROOT_FROM_EXE
-#define MQ_WEB_ROOT_FROM_EXE "../share/mqbroker/web"
-#endif
-#ifndef MQ_WEB_ROOT
-#define MQ_WEB_ROOT MQ_WEB_ROOT_INSTALLED
-#endif
-
-static int has_index(const char *dir)
-{
-	char path[PATH_MAX];
-	struct stat st;
-	return snprintf(path, sizeof(path), "%s/index.html", dir) < (int)sizeof(path) &&
-	       stat(path, &st) == 0;
-}
-
-/* default_web_root: where the dashboard is, for a broker started without
- * --web-root. An installed broker finds it beside itself (<prefix>/sbin ->
- * <prefix>/share/mqbroker/web), wherever the prefix is; a development build
- * serves the source tree's web/; the configured data directory is the last
- * resort (http_start reports it if that is missing too). */
-static const char *default_web_root(void)
-{
-	static char beside[PATH_MAX];
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		char *slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';
-			char path[PATH_MAX];
-			if (snprintf(path, sizeof(path), "%s/%s", exe, MQ_WEB_ROOT_FROM_EXE) <
-			            (int)sizeof(path) &&
-			    has_index(path) && realpath(path, beside))
-				return beside;
-		}
-	}
-	if (has_index(MQ_WEB_ROOT))
-		return MQ_WEB_ROOT;
-	return MQ_WEB_ROOT_INSTALLED;
-}
-
 struct options {
 	struct owner_opts own;
 	char listen[128];
@@ -91,7 +46,8 @@ static void usage(FILE *f)
 	        "                        version, or of another geometry (its messages are lost)\n"
 	        "      --trust-owner USER  also adopt queues owned by USER (e.g. root adopting\n"
 	        "                        the service user's queue); others' are refused\n"
-	        "      --web-root DIR    serve the dashboard from DIR (default %s)\n"
+	        "      --web-root DIR    serve the dashboard from DIR instead of the copy built\n"
+	        "                        into mqbroker (for working on web/)\n"
 	        "      --config FILE     read options from FILE: one \"option = value\" per line\n"
 	        "                        (long names without --, # comments); flags win\n"
 	        "  -v, --verbose         log client arrivals and a stats line a minute\n"
@@ -107,7 +63,7 @@ static void usage(FILE *f)
 	        "3 another mqbroker serves the queue; 4 the existing queue is incompatible or\n"
 	        "corrupt (see --recreate); 5 cannot listen on the address; 6 permission denied.\n",
 	        MQ_DEFAULT_NAME, MQ_DEFAULT_CAPACITY, MQ_CAPACITY_LIMIT, MQ_DEFAULT_MAX_MSG,
-	        MQ_MAX_MSG_LIMIT, default_web_root());
+	        MQ_MAX_MSG_LIMIT);
 }
 
 static int bad(const char *where, const char *fmt, const char *val)
@@ -314,7 +270,6 @@ int main(int argc, char **argv)
 	o.own.max_msg = MQ_DEFAULT_MAX_MSG;
 	o.own.mode = 0660;
 	snprintf(o.listen, sizeof(o.listen), "127.0.0.1:8080");
-	snprintf(o.web_root, sizeof(o.web_root), "%s", default_web_root());
 
 	enum { OPT_MODE = 256, OPT_RECREATE, OPT_WEB_ROOT, OPT_CONFIG, OPT_TRUST };
 	static const struct option longopts[] = {
@@ -443,7 +398,8 @@ int main(int argc, char **argv)
 	sigaddset(&stops, SIGTERM);
 	sigaddset(&stops, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &stops, &old_mask);
-	struct http_server *http = http_start(&b, o.listen, o.web_root, err, sizeof(err));
+	struct http_server *http =
+	        http_start(&b, o.listen, o.web_root[0] ? o.web_root : NULL, err, sizeof(err));
 	int http_errno = errno;
 	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 	errno = http_errno;

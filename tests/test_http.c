@@ -21,6 +21,7 @@
 #include <cjson/cJSON.h>
 
 #include "broker.h"
+#include "web_assets.h"
 #include "testcheck.h"
 #include "teststatus.h"
 
@@ -403,6 +404,7 @@ START_TEST(test_path_traversal)
 	        "//etc/passwd",
 	        "/sub",
 	        "/fifo",
+	        "/sublink/data.json", /* a symbolic link to a directory inside: not followed */
 	};
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		struct response r = get("GET", paths[i]);
@@ -447,10 +449,45 @@ START_TEST(test_static_files)
 }
 END_TEST
 
-START_TEST(test_no_web_root)
+/* Without a web root, the dashboard built into the broker (web_assets.c,
+ * made from web/ by the build) is what "/" serves. */
+START_TEST(test_builtin_dashboard)
 {
 	char err[256];
 	struct http_server *s = http_start(&broker, "127.0.0.1:0", NULL, err, sizeof(err));
+	ck_assert_ptr_nonnull(s);
+	int saved = port;
+	port = http_port(s);
+	const struct web_asset *index = NULL;
+	for (size_t i = 0; i < web_assets_count; i++)
+		if (!strcmp(web_assets[i].path, "/index.html"))
+			index = &web_assets[i];
+	ck_assert_ptr_nonnull(index);
+	struct response r = get("GET", "/");
+	ck_assert_msg(r.status == 200, "GET / -> %s", r.raw);
+	assert_header(&r, "Content-Type", "text/html; charset=utf-8");
+	ck_assert_uint_eq(strlen(r.body), index->len);
+	ck_assert(memcmp(r.body, index->data, index->len) == 0);
+	free(r.raw);
+	r = get("GET", "/dashboard.js");
+	ck_assert_int_eq(r.status, 200);
+	assert_header(&r, "Content-Type", "text/javascript; charset=utf-8");
+	free(r.raw);
+	r = get("GET", "/app.js"); /* only what web/ holds */
+	assert_json_error(&r, 404, "/app.js");
+	free(r.raw);
+	http_stop(s);
+	port = saved;
+}
+END_TEST
+
+/* A --web-root that does not exist: the API still works, "/" is 404 (never
+ * the built-in copy: the operator asked for another one). */
+START_TEST(test_missing_web_root)
+{
+	char err[256];
+	struct http_server *s =
+	        http_start(&broker, "127.0.0.1:0", "/nonexistent/mqbroker-web", err, sizeof(err));
 	ck_assert_ptr_nonnull(s);
 	int saved = port;
 	port = http_port(s);
@@ -591,13 +628,16 @@ static void make_web_root(void)
 	snprintf(path, sizeof(path), "%s/fifo", web_root);
 	if (mkfifo(path, 0600) != 0)
 		perror("mkfifo");
+	snprintf(path, sizeof(path), "%s/sublink", web_root);
+	if (symlink("sub", path) != 0)
+		perror("symlink");
 }
 
 static void remove_web_root(void)
 {
-	static const char *const files[] = {"index.html",     "app.js",        "style.css",
-	                                    ".hidden",        "sub/data.json", "sub/icon.svg",
-	                                    "sub/index.html", "link.txt",      "fifo"};
+	static const char *const files[] = {
+	        "index.html",   "app.js",         "style.css", ".hidden", "sub/data.json",
+	        "sub/icon.svg", "sub/index.html", "link.txt",  "fifo",    "sublink"};
 	char path[256];
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", web_root, files[i]);
@@ -637,7 +677,8 @@ static Suite *http_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_static_files);
-	tcase_add_test(tc, test_no_web_root);
+	tcase_add_test(tc, test_builtin_dashboard);
+	tcase_add_test(tc, test_missing_web_root);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("lifecycle");

@@ -36,7 +36,7 @@ sed -n '/^EXIT STATUS/,/^[A-Z][A-Z ]*$/p' "$tmp/mqbroker.8.txt" | tr -s ' \n' ' 
 for code in 0 1 2 3 4 5 6; do
 	grep -qE "(^| )$code [A-Za-z]" "$tmp/exit.txt" || fail "mqbroker(8) EXIT STATUS lacks $code: $(cat "$tmp/exit.txt")"
 done
-for f in /etc/default/mqbroker MQBROKER_OPTS mqbroker.service /usr/share/mqbroker/web; do
+for f in /etc/default/mqbroker MQBROKER_OPTS mqbroker.service "built into"; do
 	grep -qF -- "$f" "$tmp/mqbroker.8.txt" || fail "mqbroker(8) does not mention $f"
 done
 

@@ -80,7 +80,7 @@ for f in usr/include/libmq.h "usr/lib/$multiarch/libmq.so" "usr/lib/$multiarch/l
 	has libmq-dev "$f"
 done
 for f in usr/sbin/mqbroker usr/bin/mqctl lib/systemd/system/mqbroker.service etc/default/mqbroker \
-	usr/share/man/man8/mqbroker.8.gz usr/share/man/man1/mqctl.1.gz usr/share/mqbroker/web/index.html; do
+	usr/share/man/man8/mqbroker.8.gz usr/share/man/man1/mqctl.1.gz; do
 	has mqbroker "$f"
 done
 
@@ -189,8 +189,8 @@ start_broker "$TMP/broker.log" $MQBROKER_OPTS -n "$Q" -l 127.0.0.1:0
 [ "$(stat -c '%U %G %a' "/dev/shm$Q")" = "mqbroker mq 660" ] ||
 	fail "the service's queue is $(stat -c '%U %G %a' "/dev/shm$Q"), want mqbroker mq 660"
 http GET /
-[ "$CODE" = 200 ] && cmp -s "$TMP/body" /usr/share/mqbroker/web/index.html ||
-	fail "GET / is not /usr/share/mqbroker/web/index.html (status $CODE)"
+[ "$CODE" = 200 ] && cmp -s "$TMP/body" "$src/web/index.html" ||
+	fail "GET / is not web/index.html, built in (status $CODE)"
 
 # A user in the group mq produces and consumes; one outside it is refused.
 member=(setpriv --reuid nobody --regid nogroup --groups "$(getent group mq | cut -d: -f3)")
