@@ -159,7 +159,7 @@ int cmd_recv(int argc, char **argv)
 	size_t cap = (size_t)st.max_msg_size;
 	unsigned char *buf = malloc(cap ? cap : 1);
 	if (!buf) {
-		mq_detach(q);
+		queue_close(q);
 		return fail(MQCTL_RUNTIME, "out of memory for a %zu-byte message buffer", cap);
 	}
 	stop_signals_catch(q);
@@ -200,6 +200,6 @@ int cmd_recv(int argc, char **argv)
 		rc = fail(128 + stop_signal, "interrupted by %s: %lld of %lld messages received",
 		          strsignal(stop_signal), got, count);
 	free(buf);
-	mq_detach(q);
+	queue_close(q);
 	return rc;
 }

@@ -283,6 +283,6 @@ int cmd_send(int argc, char **argv)
 				       problem);
 		}
 	}
-	mq_detach(s.q);
+	queue_close(s.q);
 	return rc;
 }

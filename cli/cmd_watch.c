@@ -329,6 +329,6 @@ int cmd_watch(int argc, char **argv)
 		watch_terminal(q, name, (long)interval_ms, count);
 	else
 		rc = watch_lines(q, (long)interval_ms, count);
-	mq_detach(q);
+	queue_close(q);
 	return rc;
 }

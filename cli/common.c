@@ -140,6 +140,15 @@ static void on_stop(int sig)
 	errno = err;
 }
 
+int queue_close(mq_t *q)
+{
+	/* First out of the handler's reach: a stop signal landing in or after
+	 * mq_detach must not interrupt a freed handle. */
+	if (stop_queue == q)
+		stop_queue = NULL;
+	return mq_detach(q);
+}
+
 void stop_signals_catch(mq_t *q)
 {
 	/* No SA_RESTART, and mq_interrupt in the handler: a call blocked on Q

@@ -107,6 +107,9 @@ extern volatile sig_atomic_t stop_signal;
  * errors are reported). */
 void stop_signals_catch(mq_t *q);
 
+/* queue_close: mq_detach(Q), taking it out of the stop signals' reach first. */
+int queue_close(mq_t *q);
+
 /* now_mono: CLOCK_MONOTONIC in seconds. */
 double now_mono(void);
 

@@ -286,6 +286,19 @@ static void raise_attempted(uint32_t id, int64_t last)
 		atomic_store(&attempted[id], last);
 }
 
+/* child_detach: detach Q with SIGUSR1 blocked and the handler's handle gone
+ * first: a stop signal landing in or after mq_detach must not mq_interrupt a
+ * freed handle. */
+static void child_detach(mq_t *q)
+{
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, NULL);
+	child_q = NULL;
+	mq_detach(q);
+}
+
 /* idle_until_stopped: a producer that sent all it may waits to be killed or stopped. */
 static _Noreturn void idle_until_stopped(mq_t *q)
 {
@@ -293,7 +306,7 @@ static _Noreturn void idle_until_stopped(mq_t *q)
 		struct timespec ts = {0, 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	mq_detach(q);
+	child_detach(q);
 	_exit(0);
 }
 
@@ -330,7 +343,7 @@ static _Noreturn void producer(uint32_t id)
 			build_msg(buf, id, seq, len);
 		}
 	}
-	mq_detach(q);
+	child_detach(q);
 	_exit(0);
 }
 
@@ -406,7 +419,7 @@ static _Noreturn void consumer(uint32_t n)
 		}
 		record_msg(who, buf, (size_t)r, last);
 	}
-	mq_detach(q);
+	child_detach(q);
 	_exit(0);
 }
 
@@ -529,7 +542,7 @@ static _Noreturn void lease_producer(uint32_t id)
 			atomic_store(&confirmed[id], (int64_t)seq - 1);
 		}
 	}
-	mq_detach(q);
+	child_detach(q);
 	_exit(0);
 }
 
@@ -710,7 +723,7 @@ static _Noreturn void lease_consumer(uint32_t n)
 		for (unsigned i = 0; i < got; i++)
 			settle(who, q, &h[i], splitmix64(&rng) % NACK_ONE_IN == 0);
 	}
-	mq_detach(q);
+	child_detach(q);
 	_exit(0);
 }
 

@@ -176,7 +176,7 @@ static int settle(struct mq *q, const mq_lease_t *lease, enum settle how)
 		}
 	} else {
 		struct mq_intent *in = &s->recv.intent;
-		mq_store_relaxed(&in->idx, lease->slot);
+		intent_expect(q, in, lease->slot);
 		mq_store_relaxed(&in->pos, mq_load_relaxed(&s->rtail));
 		intent_begin(in, MQ_OP_REQUEUE);
 		rc = requeue_push(q, lease->slot);

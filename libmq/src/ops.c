@@ -203,7 +203,7 @@ void lease_take(struct mq *q, uint32_t op, uint32_t src, uint64_t pos, uint32_t 
 int chunk_free_locked(struct mq *q, uint32_t idx)
 {
 	struct mq_intent *in = &q->shm->recv.intent;
-	mq_store_relaxed(&in->idx, idx);
+	intent_expect(q, in, idx);
 	mq_store_relaxed(&in->fpos, mq_load_relaxed(&q->shm->ftail));
 	intent_begin(in, MQ_OP_FREE);
 	int rc = pool_push(q, idx);

@@ -190,6 +190,18 @@ int requeue_push(struct mq *q, uint32_t idx);
 void lease_take(struct mq *q, uint32_t op, uint32_t src, uint64_t pos, uint32_t idx,
                 uint32_t owner);
 
+/* intent_expect (receive lock): record in IN the state chunk IDX is in now,
+ * before a free or a requeue moves it: repair.c finishes such an operation
+ * only while the chunk is still in that state (a record revived from an
+ * operation long finished, by a scribble, changes nothing). */
+static inline void intent_expect(struct mq *q, struct mq_intent *in, uint32_t idx)
+{
+	uint64_t st = mq_load_relaxed(&handle_chunk(q, idx)->state);
+	mq_store_relaxed(&in->idx, idx);
+	mq_store_relaxed(&in->deliveries, MQ_CHUNK_KIND(st));
+	mq_store_relaxed(&in->owner, MQ_CHUNK_OWNER(st));
+}
+
 /* chunk_free_locked (receive lock): intent MQ_OP_FREE, chunk IDX back into
  * the pool, intent end. Returns 0 or -1 (EPROTO). */
 int chunk_free_locked(struct mq *q, uint32_t idx);

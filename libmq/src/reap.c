@@ -56,7 +56,7 @@ static int fix_orphan(struct mq *q, uint32_t idx, uint64_t st)
 {
 	if (MQ_CHUNK_KIND(st) == MQ_CHUNK_HELD) {
 		struct mq_intent *in = &q->shm->recv.intent;
-		mq_store_relaxed(&in->idx, idx);
+		intent_expect(q, in, idx);
 		mq_store_relaxed(&in->pos, mq_load_relaxed(&q->shm->rtail));
 		intent_begin(in, MQ_OP_REQUEUE);
 		int rc = requeue_push(q, idx);

@@ -38,6 +38,14 @@
 	damaged(q, "the %s side's record of an unfinished operation does not fit (%s, op %u)",     \
 	        side, what, (unsigned)mq_load_relaxed(&in->op))
 
+/* as_recorded: whether chunk IDX is still in the state IN recorded before the
+ * operation (intent_expect): the operation has not moved it yet. */
+static bool as_recorded(struct mq *q, struct mq_intent *in, uint32_t idx)
+{
+	return mq_load_relaxed(&handle_chunk(q, idx)->state) ==
+	       MQ_CHUNK_STATE(mq_load_relaxed(&in->deliveries), mq_load_relaxed(&in->owner));
+}
+
 static int repair_send(struct mq *q, struct mq_intent *in)
 {
 	struct mq_shm *s = q->shm;
@@ -62,6 +70,9 @@ static int repair_send(struct mq *q, struct mq_intent *in)
 			break;
 	}
 	uint64_t tail = mq_load_relaxed(&s->tail), fhead = mq_load_relaxed(&s->fhead);
+	if ((tail > pos0 + n && tail < MQ_INDEX_LIMIT) ||
+	    (fhead > fpos0 + n && fhead < MQ_INDEX_LIMIT))
+		return 0; /* the positions went on past it: a record long finished */
 	if ((tail != pos0 && tail != pos0 + m) || (fhead != fpos0 && fhead != fpos0 + m))
 		return damaged(
 		        q,
@@ -91,9 +102,11 @@ static int repair_reserve(struct mq *q, struct mq_intent *in)
 	struct mq_shm *s = q->shm;
 	uint64_t f = mq_load_relaxed(&in->fpos), fhead = mq_load_relaxed(&s->fhead);
 	uint32_t idx = mq_load_relaxed(&in->idx);
-	if (idx >= q->capacity || (fhead != f && fhead != f + 1))
+	if (idx >= q->capacity)
 		return BAD(q, "send", "reserve");
-	if (fhead == f) /* not made: the chunk is still the pool's */
+	/* not made: the chunk is still the pool's (if the pool still says so);
+	 * the pool gone on past it: a record long finished */
+	if (fhead == f && mq_load_acquire(&q->pool[f & q->ring_mask]) == entry_make(f, idx))
 		mq_store_relaxed(&handle_chunk(q, idx)->state, MQ_CHUNK_STATE(MQ_CHUNK_FREE, 0));
 	return 0;
 }
@@ -103,14 +116,23 @@ static int repair_commit(struct mq *q, struct mq_intent *in)
 	struct mq_shm *s = q->shm;
 	uint64_t t = mq_load_relaxed(&in->pos), tail = mq_load_relaxed(&s->tail);
 	uint32_t idx = mq_load_relaxed(&in->idx);
-	if (idx >= q->capacity || (tail != t && tail != t + 1))
+	if (idx >= q->capacity)
 		return BAD(q, "send", "commit");
+	if (tail != t && tail != t + 1)
+		return 0; /* the ring went on past it: a record long finished */
 	if (mq_load_acquire(&q->ring[t & q->ring_mask]) == entry_make(t, idx)) {
-		mq_store_release(&s->tail, t + 1);
-		wake_consumers(q);
-	} else {
-		mq_store_relaxed(&handle_chunk(q, idx)->state,
-		                 MQ_CHUNK_STATE(MQ_CHUNK_WRITING, mq_load_relaxed(&in->owner)));
+		if (tail == t) {
+			mq_store_release(&s->tail, t + 1);
+			wake_consumers(q);
+		}
+	} else if (tail == t) {
+		/* not made: the chunk goes back to its writer (the reaper frees it
+		 * if the writer is gone), if it is still as the commit left it */
+		struct mq_chunk *c = handle_chunk(q, idx);
+		if (mq_load_relaxed(&c->state) == MQ_CHUNK_STATE(MQ_CHUNK_QUEUED, 0) &&
+		    mq_load_relaxed(&c->pos) == t)
+			mq_store_relaxed(&c->state, MQ_CHUNK_STATE(MQ_CHUNK_WRITING,
+			                                           mq_load_relaxed(&in->owner)));
 	}
 	return 0;
 }
@@ -155,15 +177,24 @@ static int repair_take(struct mq *q, struct mq_intent *in)
 	         f0 = mq_load_relaxed(&in->fpos);
 	uint64_t cur = mq_load_relaxed(src == MQ_SRC_RING ? &s->head : &s->rhead);
 	uint64_t ftail = mq_load_relaxed(&s->ftail);
-	if (src > MQ_SRC_REQUEUE || n == 0 || n > q->capacity || (cur != pos0 && cur != pos0 + n) ||
-	    ftail < f0 || ftail > f0 + n)
+	if (src > MQ_SRC_REQUEUE || n == 0 || n > q->capacity)
 		return BAD(q, "receive", "take");
+	if ((cur != pos0 && cur != pos0 + n) || ftail < f0 || ftail > f0 + n)
+		return 0; /* the positions went on past it: a record long finished */
 	if (cur == pos0)
 		return 0; /* not made: nothing was stored */
 	for (uint64_t j = ftail - f0; j < n; j++) {
 		uint32_t idx = taken_at(q, src, pos0 + j);
 		if (idx >= q->capacity)
 			return BAD(q, "receive", "take");
+		/* Still as taken (queued at its position): into the pool; if it is
+		 * anything else, the record is stale: leave it. */
+		struct mq_chunk *c = handle_chunk(q, idx);
+		uint32_t kind = src == MQ_SRC_RING ? MQ_CHUNK_QUEUED : MQ_CHUNK_REQUEUED;
+		if (!pushed(q, idx, f0 + j) &&
+		    (mq_load_relaxed(&c->state) != MQ_CHUNK_STATE(kind, 0) ||
+		     mq_load_relaxed(&c->pos) != pos0 + j))
+			return 0;
 		if (push_at(q, idx, f0 + j) != 0)
 			return -1;
 	}
@@ -177,11 +208,18 @@ static int repair_lease(struct mq *q, struct mq_intent *in, uint32_t op)
 	uint32_t src = mq_load_relaxed(&in->src), idx = mq_load_relaxed(&in->idx);
 	uint64_t pos0 = mq_load_relaxed(&in->pos);
 	uint64_t cur = mq_load_relaxed(src == MQ_SRC_RING ? &s->head : &s->rhead);
-	if (src > MQ_SRC_REQUEUE || idx >= q->capacity || (cur != pos0 && cur != pos0 + 1))
+	if (src > MQ_SRC_REQUEUE || idx >= q->capacity)
 		return BAD(q, "receive", "lease");
-	if (cur == pos0)
-		return 0; /* not made: nothing was stored */
+	if (cur != pos0 + 1)
+		return 0; /* not made (nothing was stored), or a record long finished */
+	/* Made: the chunk becomes the holder's, if it is still as taken (queued
+	 * or requeued at that position); held already, or moved on since
+	 * (acked, nacked): nothing to do. */
 	struct mq_chunk *c = handle_chunk(q, idx);
+	uint32_t kind = src == MQ_SRC_RING ? MQ_CHUNK_QUEUED : MQ_CHUNK_REQUEUED;
+	if (mq_load_relaxed(&c->state) != MQ_CHUNK_STATE(kind, 0) ||
+	    mq_load_relaxed(&c->pos) != pos0)
+		return 0;
 	mq_store_relaxed(&c->deliveries, mq_load_relaxed(&in->deliveries));
 	mq_store_relaxed(&c->lease_ns, mq_load_relaxed(&in->ns));
 	mq_store_relaxed(&c->state,
@@ -194,12 +232,16 @@ static int repair_free(struct mq *q, struct mq_intent *in)
 {
 	uint32_t idx = mq_load_relaxed(&in->idx);
 	uint64_t f = mq_load_relaxed(&in->fpos), ftail = mq_load_relaxed(&q->shm->ftail);
-	if (idx >= q->capacity || (ftail != f && ftail != f + 1))
+	if (idx >= q->capacity)
 		return BAD(q, "receive", "free");
-	if (ftail == f + 1)
-		return 0;
-	if (push_at(q, idx, f) != 0)
-		return -1;
+	if (ftail == f && pushed(q, idx, f)) {
+		mq_store_release(&q->shm->ftail, f + 1); /* pushed, ftail not yet moved */
+	} else if (ftail == f && as_recorded(q, in, idx)) {
+		if (pool_push(q, idx) != 0) /* not pushed yet */
+			return -1;
+	} else {
+		return 0; /* done, or a record long finished */
+	}
 	wake_producers(q);
 	return 0;
 }
@@ -208,12 +250,19 @@ static int repair_requeue(struct mq *q, struct mq_intent *in)
 {
 	uint32_t idx = mq_load_relaxed(&in->idx);
 	uint64_t r = mq_load_relaxed(&in->pos), rtail = mq_load_relaxed(&q->shm->rtail);
-	if (idx >= q->capacity || (rtail != r && rtail != r + 1))
+	if (idx >= q->capacity)
 		return BAD(q, "receive", "requeue");
-	if (rtail == r + 1)
-		return 0;
-	if (requeue_push(q, idx) != 0)
-		return -1;
+	struct mq_chunk *c = handle_chunk(q, idx);
+	if (rtail == r && mq_load_relaxed(&q->requeue[r & q->ring_mask]) == idx &&
+	    mq_load_relaxed(&c->state) == MQ_CHUNK_STATE(MQ_CHUNK_REQUEUED, 0) &&
+	    mq_load_relaxed(&c->pos) == r) {
+		mq_store_release(&q->shm->rtail, r + 1); /* placed, rtail not yet moved */
+	} else if (rtail == r && as_recorded(q, in, idx)) {
+		if (requeue_push(q, idx) != 0) /* not placed yet */
+			return -1;
+	} else {
+		return 0; /* done, or a record long finished */
+	}
 	wake_consumers(q);
 	return 0;
 }
@@ -222,9 +271,11 @@ static int repair_pop(struct mq *q, struct mq_intent *in)
 {
 	uint32_t idx = mq_load_relaxed(&in->idx);
 	uint64_t top0 = mq_load_relaxed(&in->fpos), top = mq_load_relaxed(&q->shm->ftail);
-	if (idx >= q->capacity || top0 == 0 || (top != top0 && top != top0 - 1))
+	if (idx >= q->capacity || top0 == 0)
 		return BAD(q, "receive", "pop");
-	if (top == top0) { /* not made: still the pool's */
+	/* not made: still the pool's, if the stack still holds it there */
+	if (top == top0 &&
+	    mq_load_acquire(&q->pool[(top0 - 1) & q->ring_mask]) == entry_make(top0 - 1, idx)) {
 		struct mq_chunk *c = handle_chunk(q, idx);
 		mq_store_relaxed(&c->pos, top0 - 1);
 		mq_store_relaxed(&c->state, MQ_CHUNK_STATE(MQ_CHUNK_FREE, 0));
