@@ -123,7 +123,8 @@ static int send_fifo(struct mq *q, const struct iovec *msgs, unsigned n, const s
 		errno = err;
 		return -1;
 	}
-	mark_role(q, MQ_ROLE_PRODUCER);
+	if (m)
+		mark_role(q, MQ_ROLE_PRODUCER);
 	return (int)m;
 }
 
