@@ -479,16 +479,6 @@ static void apply_patches(unsigned char *img, size_t *len, size_t room, const ui
 	*len = cur;
 }
 
-/* beyond_limit: whether a position of the model is at or past 2^63 (then
- * mq_attach refuses the queue). */
-static int beyond_limit(const struct run *r)
-{
-	const struct model *m = &r->m;
-	return m->head >= MQ_INDEX_LIMIT || m->tail >= MQ_INDEX_LIMIT ||
-	       m->rhead >= MQ_INDEX_LIMIT || m->rtail >= MQ_INDEX_LIMIT ||
-	       (!r->lifo && (m->fhead >= MQ_INDEX_LIMIT || m->ftail >= MQ_INDEX_LIMIT));
-}
-
 /* ---- the run ---- */
 
 /* exercise: C attaches to the file (IMG, LEN bytes) and runs the operations;
@@ -515,7 +505,7 @@ static void exercise(struct run *r, const unsigned char *img, size_t len, int ex
 	op_detach(r, ACT_C);
 	op_detach(r, ACT_B);
 
-	if (!op_attach(r, ACT_D, r->exact ? !beyond_limit(r) : -1))
+	if (!op_attach(r, ACT_D, r->exact ? !op_beyond_limit(r) : -1))
 		return;
 	op_check_state(r, ACT_D);
 	op_reap(r, ACT_D);
@@ -584,7 +574,7 @@ static void run_patch(struct run *r, const char *path, const uint8_t *data, size
 		fuzz_die("reopen %s", path);
 	write_all(fd, img, cur);
 	close(fd);
-	int expect = !r->exact ? -1 : !beyond_limit(r);
+	int expect = !r->exact ? -1 : !op_beyond_limit(r);
 	exercise(r, img, cur, expect, p.ops, p.nops);
 	free(img);
 }

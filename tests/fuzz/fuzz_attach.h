@@ -48,14 +48,14 @@ struct lease_rec {
 	mq_lease_t l;
 	int msg;                   /* message index, -1 if not one of ours */
 	const unsigned char *peek; /* mq_peek's pointer, or NULL */
-	int settled;
+	int settled;               /* 1 acked, nacked or given back; 2 a settle failed */
 };
 
 struct resv {
 	unsigned char *buf;
 	size_t len;
 	uint32_t idx; /* its chunk */
-	int done;     /* committed or cancelled */
+	int done;     /* 1 committed or cancelled; 2 a commit or cancel failed */
 };
 
 enum actor_state { ACT_NONE, ACT_LIVE, ACT_GONE, ACT_DEAD, ACT_REAPED };
@@ -165,6 +165,10 @@ void op_leave_exact(struct run *r, const char *why);
 /* op_rebase: the model's positions move by DELTA (fuzz_attach.c moved the
  * segment's); B's leases carry the moved ids. */
 void op_rebase(struct run *r, uint64_t delta);
+
+/* op_beyond_limit: whether a position of the model has reached 2^63 (then
+ * libmq calls the queue corrupt: mq_attach refuses it). */
+int op_beyond_limit(const struct run *r);
 
 /* op_lockwords: the two side lock words as C (or any attached actor) sees
  * them; 0 if no actor is attached. */

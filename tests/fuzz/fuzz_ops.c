@@ -60,6 +60,7 @@ static struct mq *handle(struct run *r, int who)
  * (EINTR too if an mq_interrupt of WHO is pending: it is then answered). */
 static void want_errno(struct run *r, int who, const char *call, int err, int n, ...)
 {
+	fuzz_note("%c: %s: %s", r->act[who].name, call, err == EAGAIN ? "EAGAIN" : mq_errdetail());
 	va_list ap;
 	va_start(ap, n);
 	for (int i = 0; i < n; i++) {
@@ -204,6 +205,14 @@ void op_leave_exact(struct run *r, const char *why)
 	r->exact = 0;
 }
 
+int op_beyond_limit(const struct run *r)
+{
+	const struct model *m = &r->m;
+	return m->head >= MQ_INDEX_LIMIT || m->tail >= MQ_INDEX_LIMIT ||
+	       m->rhead >= MQ_INDEX_LIMIT || m->rtail >= MQ_INDEX_LIMIT ||
+	       (!r->lifo && (m->fhead >= MQ_INDEX_LIMIT || m->ftail >= MQ_INDEX_LIMIT));
+}
+
 /* near_limit: whether a position is close enough to 2^63 for the next call
  * to reach it. */
 static int near_limit(struct run *r)
@@ -228,11 +237,29 @@ __attribute__((format(printf, 5, 6))) static void exact_miss(struct run *r, int 
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	if (risky && failed && err == EPROTO) {
+		fuzz_note("near the index limit: %s", what);
 		op_leave_exact(r, "EPROTO near the index limit");
 		return;
 	}
 	errno = err;
 	fuzz_die("exact mode (an unmodified queue): %s", what);
+}
+
+/* past_limit: exact mode: a call that HIT a position >= 2^63 must fail
+ * with EPROTO (what it changed then, the model no longer predicts: exact mode
+ * ends, and 1 says to judge the call as damaged). */
+static int past_limit(struct run *r, int who, const char *call, int hit, int failed, int err)
+{
+	if (!r->exact || !hit)
+		return 0;
+	if (failed && err == EPROTO) {
+		op_leave_exact(r, "a call had to use a position past 2^63");
+		return 1;
+	}
+	errno = err;
+	fuzz_die("exact mode: %c: %s had to use a position at or past 2^63 and fail with EPROTO; "
+	         "it %s",
+	         r->act[who].name, call, failed ? "failed otherwise" : "succeeded");
 }
 
 static int model_next(struct run *r, int *from_requeue)
@@ -542,14 +569,18 @@ static int send_n(struct run *r, int who, unsigned n, const unsigned *v, int bat
 		iov[j].iov_len = r->msgs[first + j].len;
 		off += iov[j].iov_len;
 	}
-	int risky = r->exact && near_limit(r);
+	/* A ring position from 2^63 on is refused: a batch stops before it. */
+	int hit = r->m.free > 0 && r->m.tail >= MQ_INDEX_LIMIT;
 	int rc = batch ? mq_send_batch(a->q, iov, n, 0)
 	               : mq_send(a->q, iov[0].iov_base, iov[0].iov_len, 0);
 	int err = errno;
 	free(arena);
 	int k = rc < 0 ? -1 : batch ? rc : 1;
+	past_limit(r, who, call, hit, rc < 0, err);
 	if (r->exact) {
 		uint64_t want = r->m.free < n ? r->m.free : n;
+		if (want > MQ_INDEX_LIMIT - r->m.tail)
+			want = MQ_INDEX_LIMIT - r->m.tail;
 		if (want == 0 && rc == -1 && err == EAGAIN) {
 			r->m.full++;
 			lock_watch(r, call);
@@ -565,7 +596,7 @@ static int send_n(struct run *r, int who, unsigned n, const unsigned *v, int bat
 			return first;
 		}
 		exact_miss(
-		        r, risky, rc < 0, err,
+		        r, 0, rc < 0, err,
 		        "%c: %s of %u (%llu chunks free) returned %d (errno %d), expected %s%llu",
 		        a->name, call, n, ULL(r->m.free), rc, rc < 0 ? err : 0,
 		        want ? "" : "EAGAIN, not ", ULL(want));
@@ -597,10 +628,14 @@ int op_recv(struct run *r, int who, size_t cap)
 	if (!may_lock(r, who))
 		return NOTHING;
 	int rq = 0, want = r->exact ? model_next(r, &rq) : -1;
-	int risky = r->exact && near_limit(r);
+	int hit =
+	        (rq ? r->m.rhead : r->m.head) >= MQ_INDEX_LIMIT ||
+	        (want >= 0 && r->msgs[want].len <= cap && !r->lifo && r->m.ftail >= MQ_INDEX_LIMIT);
 	ssize_t n = mq_recv(a->q, r->scratch, cap, 0);
 	int err = errno;
+	past_limit(r, who, "mq_recv", hit, n < 0, err);
 	if (r->exact) {
+		const int risky = 0;
 		if (want < 0) {
 			if (n == -1 && err == EAGAIN) {
 				r->m.empty++;
@@ -666,7 +701,7 @@ int op_lease(struct run *r, int who, int peek, size_t cap)
 	if (!may_lock(r, who) || a->nlease == HOLD_MAX)
 		return NOTHING;
 	int rq = 0, want = r->exact ? model_next(r, &rq) : -1;
-	int risky = r->exact && near_limit(r);
+	int hit = (rq ? r->m.rhead : r->m.head) >= MQ_INDEX_LIMIT;
 	mq_lease_t l;
 	memset(&l, 0xa5, sizeof(l));
 	const unsigned char *p = NULL;
@@ -683,7 +718,9 @@ int op_lease(struct run *r, int who, int peek, size_t cap)
 	int err = errno;
 	if (n >= 0 && peek)
 		check_payload_ptr(r, who, call, p, l.slot);
+	past_limit(r, who, call, hit, n < 0, err);
 	if (r->exact) {
+		const int risky = 0;
 		if (want < 0) {
 			if (n == -1 && err == EAGAIN) {
 				r->m.empty++;
@@ -850,14 +887,17 @@ void op_settle(struct run *r, int who, unsigned i, int nack)
 	struct lease_rec *rec = pick_lease(a, i);
 	if (!rec || !may_lock(r, who))
 		return;
-	int risky = r->exact && near_limit(r);
+	int hit = !rec->settled &&
+	          (nack ? r->m.rtail >= MQ_INDEX_LIMIT : !r->lifo && r->m.ftail >= MQ_INDEX_LIMIT);
 	if (r->exact && rec->peek && !rec->settled &&
 	    !msg_equal(r, rec->msg, rec->peek, rec->l.len))
 		fuzz_die("%c: the bytes mq_peek gave for message %d changed before its %s", a->name,
 		         rec->msg, call);
 	int rc = nack ? mq_nack(a->q, &rec->l) : mq_ack(a->q, &rec->l);
 	int err = errno;
+	past_limit(r, who, call, hit, rc < 0, err);
 	if (r->exact) {
+		const int risky = 0;
 		if (rec->settled) {
 			if (rc == -1 && err == EINVAL) {
 				lock_watch(r, call);
@@ -895,20 +935,23 @@ void op_settle(struct run *r, int who, unsigned i, int nack)
 		}
 	}
 	if (rc == 0) {
-		if (rec->settled)
+		/* After a failed settle the lease may still stand (EPROTO from a
+		 * push the damage refused changes nothing): once more. */
+		if (rec->settled == 1)
 			fuzz_die("%c: %s of a lease settled already (id %llu, deliveries %u) "
 			         "succeeded",
 			         a->name, call, ULL(rec->l.id), rec->l.deliveries);
-		rec->settled = 1;
 		if (a->in_flight)
 			a->in_flight--;
 		if (rec->msg >= 0 && r->msgs[rec->msg].state != MS_LOOSE)
 			r->msgs[rec->msg].state = nack ? MS_QUEUED : MS_RETIRED;
+		rec->settled = 1;
 	} else {
 		want_errno(r, who, call, err, 2, EINVAL, EPROTO);
 		if (!rec->settled && rec->msg >= 0)
 			r->msgs[rec->msg].state = MS_LOOSE;
-		rec->settled = 1;
+		if (!rec->settled)
+			rec->settled = 2;
 	}
 	lock_watch(r, call);
 }
@@ -920,7 +963,7 @@ void op_reserve(struct run *r, int who, size_t len)
 	struct actor *a = &r->act[who];
 	if (!may_lock(r, who) || a->nresv == HOLD_MAX)
 		return;
-	int risky = r->exact && near_limit(r);
+	const int risky = 0; /* taking a chunk checks no position */
 	unsigned char *p = mq_reserve(a->q, len, 0);
 	int err = errno;
 	if (p) {
@@ -988,7 +1031,7 @@ static struct resv *pick_resv(struct actor *a, unsigned arg)
 static int still_ours(struct run *r, int who, const struct resv *v)
 {
 	struct actor *a = &r->act[who];
-	if (v->done || mq_load_relaxed(&a->q->damaged))
+	if (v->done == 1 || mq_load_relaxed(&a->q->damaged))
 		return 0;
 	uint64_t st = mq_load_relaxed(&handle_chunk(a->q, v->idx)->state);
 	return st == MQ_CHUNK_STATE(MQ_CHUNK_WRITING, a->token);
@@ -1016,10 +1059,13 @@ static void commit(struct run *r, int who, unsigned arg)
 		r->msgs[i].state = MS_RESERVED;
 		wrote = 1;
 	}
-	int risky = r->exact && near_limit(r);
+	int hit = !v->done && len <= v->len && r->m.tail >= MQ_INDEX_LIMIT;
 	int rc = mq_commit(a->q, v->buf, len);
 	int err = errno;
+	if (past_limit(r, who, "mq_commit", hit, rc < 0, err))
+		v->done = 2; /* refused: the reservation stands */
 	if (r->exact) {
+		const int risky = 0;
 		int ok = !v->done && len <= v->len;
 		if (ok && rc == 0) {
 			v->done = 1;
@@ -1046,8 +1092,8 @@ static void commit(struct run *r, int who, unsigned arg)
 		} else {
 			want_errno(r, who, "mq_commit", err, 2, EINVAL, EPROTO);
 			r->msgs[i].state = err == EPROTO && wrote ? MS_MAYBE : MS_NONE;
-			if (err == EPROTO)
-				v->done = 1;
+			if (err == EPROTO && !v->done)
+				v->done = 2; /* it may stand still */
 		}
 	}
 	lock_watch(r, "mq_commit");
@@ -1072,10 +1118,12 @@ static void cancel(struct run *r, int who, unsigned arg)
 	if (!v || !may_lock(r, who))
 		return;
 	for (int round = 0; round < (arg & 8 ? 2 : 1); round++) {
-		int risky = r->exact && near_limit(r);
+		int hit = !v->done && !r->lifo && r->m.ftail >= MQ_INDEX_LIMIT;
 		int rc = mq_cancel(a->q, v->buf);
 		int err = errno;
+		past_limit(r, who, "mq_cancel", hit, rc < 0, err);
 		if (r->exact) {
+			const int risky = 0;
 			if (!v->done && rc == 0) {
 				v->done = 1;
 				model_free(r);
@@ -1087,12 +1135,13 @@ static void cancel(struct run *r, int who, unsigned arg)
 			}
 		}
 		if (!r->exact) {
-			if (rc == 0 && v->done)
+			if (rc == 0 && v->done == 1)
 				fuzz_die("%c: mq_cancel of a reservation done already succeeded",
 				         a->name);
 			if (rc != 0)
 				want_errno(r, who, "mq_cancel", err, 2, EINVAL, EPROTO);
-			v->done = 1;
+			if (rc == 0 || !v->done)
+				v->done = rc == 0 || err == EINVAL ? 1 : 2;
 		}
 		lock_watch(r, "mq_cancel");
 	}
@@ -1211,7 +1260,7 @@ static void check_inspect_exact(struct run *r, int who, const struct mq_inspecti
 			orphaned += l + w;
 	}
 	const char *bad = NULL;
-	if (!in->sound)
+	if (!in->sound && !op_beyond_limit(r)) /* from 2^63 on the queue is refused */
 		bad = in->problem;
 	else if (in->chunks_free != r->m.free || in->chunks_queued != (uint64_t)r->m.nring ||
 	         in->chunks_requeued != (uint64_t)r->m.nrequeue || in->chunks_leased != leased ||
@@ -1420,10 +1469,12 @@ static void misc(struct run *r, int who, unsigned arg)
 		if (may_lock(r, who) && r->nmsgs < MSG_MAX) {
 			int i = msg_new(r, 0);
 			r->nlen++;
-			int risky = r->exact && near_limit(r);
+			int hit = r->m.free > 0 && r->m.tail >= MQ_INDEX_LIMIT;
 			rc = mq_send(q, NULL, 0, 0);
 			err = errno;
+			past_limit(r, who, "mq_send", hit, rc < 0, err);
 			if (r->exact) {
+				const int risky = 0;
 				if (r->m.free ? rc == 0 : rc == -1 && err == EAGAIN) {
 					if (rc == 0) {
 						model_pop_free(r);
