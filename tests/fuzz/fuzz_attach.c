@@ -488,6 +488,10 @@ static void exercise(struct run *r, const unsigned char *img, size_t len, int ex
                      const uint8_t *ops, size_t nops)
 {
 	if (!op_attach(r, ACT_C, expect)) {
+		/* B is still mapped: the damage (lost pages, even) must come to
+		 * it as EPROTO, not as a crash. */
+		op_check_state(r, ACT_B);
+		op_settle(r, ACT_B, 0, 0);
 		op_detach(r, ACT_B);
 		return;
 	}

@@ -514,6 +514,9 @@ void op_detach(struct run *r, int who)
 		return;
 	}
 	give_back(r, who);
+	if (mq_load_relaxed(&a->q->damaged))
+		fuzz_note("%c: its mapping lost pages (the SIGBUS guard): EPROTO from here",
+		          a->name);
 	if (mq_detach(a->q) != 0)
 		fuzz_die("%c: mq_detach failed", a->name);
 	a->q = NULL;
