@@ -11,7 +11,8 @@
 # where the target's setup puts messages: in a FIFO segment round i and queued
 # message j use chunks i % capacity and (rounds + j) % capacity, in a LIFO one
 # rounds use the top chunk (capacity - 1) and queued message j chunk
-# capacity - 1 - j. No seed may make the target abort; with FUZZ_ATTACH_STRICT
+# capacity - 1 - j. Inputs the fuzzer found are kept as found-* (this script
+# leaves them). No seed may make the target abort; with FUZZ_ATTACH_STRICT
 # set, the *-own-token seeds hang on libmq bug W (the watchdog aborts).
 set -eu
 
@@ -611,6 +612,7 @@ EOF
 $cc -std=c11 -D_GNU_SOURCE -O1 -I"$root/libmq/include" -I"$root/libmq/src" -o "$tmp/gen" \
 	"$tmp/gen.c" "$root"/libmq/src/*.c -lpthread
 mkdir -p "$out"
-rm -f "$out"/*
+# found-*: inputs the fuzzer found (minimized), kept across regenerations.
+find "$out" -maxdepth 1 -type f ! -name 'found-*' -exec rm -f {} +
 "$tmp/gen" "$out"
 echo "make_corpus: $(find "$out" -type f | wc -l) seeds in $out"
