@@ -76,6 +76,16 @@
  *      timeout 0 waits forever (mq_ack, mq_commit and a LIFO send's commit
  *      step ignore mq_interrupt as well). Naming B, a live peer, has the same
  *      effect on C. The run notes it and skips the calls that lock.
+ *   R. An operation record that the image scribbled on is trusted as far as
+ *      its positions go, whatever state the chunk it names is in. A record
+ *      keeps the fields of its last operation when it ends (intent_end
+ *      clears op only), so setting op alone revives that operation: with op
+ *      = MQ_OP_LEASE, repair.c, repair_lease, finds head == pos + 1 and makes
+ *      the chunk HELD by the old owner again, although it was nacked (its
+ *      REQUEUED state is overwritten): the holder's second settle succeeds
+ *      (repair_commit, repair_reserve and repair_pop likewise rewrite a
+ *      chunk's state unchecked). The run notes it, and stops judging
+ *      unknown bytes delivered after it.
  * Whatever the mode, a watchdog aborts a run that takes more than 5 s.
  *
  * FUZZ_ATTACH_VERBOSE set: say what each input came to (for checking seeds).

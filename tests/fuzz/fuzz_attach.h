@@ -96,6 +96,7 @@ struct run {
 	int exact;             /* the model is exact (see fuzz_ops.c) */
 	int wedged;            /* a lock word names a live handle of ours that holds nothing */
 	int strict;            /* FUZZ_ATTACH_STRICT: do not step around known libmq bugs */
+	int revived;           /* known bug R happened: unknown bytes are not judged */
 	uint32_t lockword0[2]; /* the lock words when C attached (send, receive) */
 	const char *name;
 	/* The segment as C attached it, for messages that are not ours. */

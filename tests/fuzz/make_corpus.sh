@@ -13,7 +13,8 @@
 # rounds use the top chunk (capacity - 1) and queued message j chunk
 # capacity - 1 - j. Inputs the fuzzer found are kept as found-* (this script
 # leaves them). No seed may make the target abort; with FUZZ_ATTACH_STRICT
-# set, the *-own-token seeds hang on libmq bug W (the watchdog aborts).
+# set, the *-own-token seeds hang on libmq bug W (the watchdog aborts), and
+# patch-record-revived-lease and found-record-revived-lease abort on bug R.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -503,6 +504,68 @@ int main(int argc, char **argv)
 	patch32(OFF(send.intent.op), 3); /* MQ_OP_COMMIT, nonsense fields */
 	patch32(OFF(send.intent.idx), 9);
 	emit("patch-record-commit-garbage");
+
+	/* A lock word naming the broker (its generation matched; no broker
+	 * lock held: dead, taken over). */
+	patched(0, FIFO(4), 32, STATE3(2, 2, 0), STATE4(1, 0, LIVE), 3, ops_all, sizeof(ops_all));
+	patch32(OFF(broker_gen), 5);
+	patch32(OFF(send.lock), mq_token(MQ_TOKEN_BROKER_SLOT, 5));
+	patch32(OFF(recv.lock), mq_token(MQ_TOKEN_BROKER_SLOT, 5) | MQ_LOCK_WAITERS);
+	emit("patch-lock-broker-token");
+	/* Receive-side records of a free and a requeue, finished or not (the
+	 * next holder of the lock completes them): a dead B's lease acked, or
+	 * nacked, by its record. */
+	patched(0, FIFO(4), 32, STATE3(2, 3, 0), STATE4(2, 0, DEAD), 3, ops_all, sizeof(ops_all));
+	patch32(OFF(recv.intent.idx), (uint32_t)queued_chunk(2, 0));
+	patch64(OFF(recv.intent.fpos), 4 + 2); /* ftail: capacity + rounds */
+	patch32(OFF(recv.intent.op), 6);       /* MQ_OP_FREE */
+	emit("patch-record-free");
+	patched(0, FIFO(4), 32, STATE3(2, 3, 0), STATE4(2, 0, DEAD), 3, ops_all, sizeof(ops_all));
+	patch32(OFF(recv.intent.idx), (uint32_t)queued_chunk(2, 1));
+	patch64(OFF(recv.intent.pos), 0); /* rtail */
+	patch32(OFF(recv.intent.op), 7);  /* MQ_OP_REQUEUE */
+	emit("patch-record-requeue");
+	patched(0, LIFO(3), 32, STATE3(2, 2, 0), STATE4(1, 0, DEAD), 3, ops_all, sizeof(ops_all));
+	patch32(OFF(recv.intent.idx), (uint32_t)queued_chunk(2, 0));
+	patch64(OFF(recv.intent.fpos), 3 - 2); /* the stack's top */
+	patch32(OFF(recv.intent.op), 6);
+	emit("patch-lifo-record-free");
+
+	/* Bug R: B leased two messages and nacked both; a record's op set to
+	 * MQ_OP_LEASE (and src to the ring) revives the last lease from its
+	 * stale fields: repair_lease makes the nacked chunk HELD by B again,
+	 * and B's ack of the nacked lease succeeds. */
+	patched(0, FIFO(4), 16, STATE3(0, 2, 0), STATE4(2, 2, LIVE), 0, "\x01\x0c\x0b", 3);
+	patch32(OFF(recv.intent.op), 5);
+	patch32(OFF(recv.intent.src), 0);
+	emit("patch-record-revived-lease");
+
+	/* A finished record (a requeue whose rtail already moved: here position
+	 * UINT64_MAX, rtail 0) makes the queue look busy: mq_attach then leaves
+	 * the chunks to the checks the calls make as they go. */
+#define BUSY()                                                                                     	do {                                                                                       		patch64(OFF(recv.intent.pos), UINT64_MAX);                                         		patch32(OFF(recv.intent.op), 7);                                                   	} while (0)
+	patched(0, FIFO(3), 32, STATE3(1, 2, 0), STATE4(0, 0, LIVE), 7, ops_all, sizeof(ops_all));
+	BUSY();
+	patch32(chunk(queued_chunk(1, 0)) + COFF(len), 49);
+	emit("patch-busy-chunk-length");
+	patched(0, FIFO(3), 32, STATE3(1, 2, 0), STATE4(0, 0, LIVE), 7, ops_all, sizeof(ops_all));
+	BUSY();
+	patch64(chunk(queued_chunk(1, 1)) + COFF(pos), 0);
+	patch64(chunk(2) + COFF(state), MQ_CHUNK_STATE(MQ_CHUNK_QUEUED, 0));
+	emit("patch-busy-chunk-refs");
+	patched(0, LIFO(3), 16, STATE3(2, 1, 0), STATE4(0, 0, LIVE), 6, ops_all, sizeof(ops_all));
+	BUSY();
+	patch64(pool(1), 0);
+	emit("patch-busy-lifo-pool-entry");
+	patched(0, FIFO(4), 16, STATE3(2, 1, 0), STATE4(0, 0, LIVE), 6, ops_fill, sizeof(ops_fill));
+	BUSY();
+	patch64(pool(4 + 2 - 1), 0x00000000ffffffffu);
+	emit("patch-busy-pool-entry");
+	patched(0, FIFO(4), 16, STATE3(2, 3, 0), STATE4(2, 2, LIVE), 6, ops_all, sizeof(ops_all));
+	patch64(OFF(recv.intent.pos), 1); /* rtail is 2: finished */
+	patch32(OFF(recv.intent.op), 7);
+	patch32(requeue(1), 1);
+	emit("patch-busy-requeue-entry");
 
 	/* ---- Ring, pool and requeue entries. ---- */
 	patched(0, FIFO(4), 16, STATE3(2, 3, 0), STATE4(0, 0, LIVE), 6, "", 0);
