@@ -107,6 +107,9 @@ static cJSON *client_json(const struct mq_client_info *c)
 	          add_u64(o, "received_total", c->received_total) &&
 	          add_u64(o, "bytes_sent_total", c->bytes_sent_total) &&
 	          add_u64(o, "bytes_received_total", c->bytes_received_total) &&
+	          add_u64(o, "in_flight", c->in_flight) && add_u64(o, "acked_total", c->acked_total) &&
+	          add_u64(o, "nacked_total", c->nacked_total) &&
+	          add_num(o, "oldest_lease_age_s", round_to(c->oldest_lease_age_ns / 1e9, 1000)) &&
 	          add_num(o, "attached_unix_s", round_to(c->attached_unix_ns / 1e9, 1000));
 	if (!ok) {
 		cJSON_Delete(o);
@@ -139,7 +142,10 @@ static cJSON *queue_json(const struct broker_view *v)
 	          add_u64(o, "bytes_dequeued_total", s->bytes_dequeued_total) &&
 	          add_u64(o, "blocked_sends_total", s->blocked_sends_total) &&
 	          add_u64(o, "blocked_recvs_total", s->blocked_recvs_total) &&
-	          add_u64(o, "recoveries_total", s->recoveries_total);
+	          add_u64(o, "recoveries_total", s->recoveries_total) &&
+	          add_u64(o, "in_flight", s->in_flight) && add_u64(o, "acked_total", s->acked_total) &&
+	          add_u64(o, "nacked_total", s->nacked_total) &&
+	          add_u64(o, "redelivered_total", s->redelivered_total);
 	cJSON *rates = ok ? cJSON_AddObjectToObject(o, "rates") : NULL;
 	ok = rates && add_rates(rates, "enqueue_per_s", v->enq_rate) &&
 	     add_rates(rates, "dequeue_per_s", v->deq_rate) &&
@@ -254,6 +260,16 @@ char *render_metrics(const struct broker_view *v)
 	        {"mq_lock_repairs_total", "counter", "Queue locks taken over from a dead holder.",
 	         s->lock_repairs_total},
 	        {"mq_clients_attached", "gauge", "Live clients attached to the queue.", s->clients},
+	        {"mq_messages_in_flight", "gauge",
+	         "Messages leased (mq_recv_lease, mq_peek) and not yet acked or nacked.",
+	         s->in_flight},
+	        {"mq_messages_acked_total", "counter", "Leased messages acked (retired).",
+	         s->acked_total},
+	        {"mq_messages_nacked_total", "counter", "Leased messages nacked (given back).",
+	         s->nacked_total},
+	        {"mq_messages_redelivered_total", "counter",
+	         "Deliveries of messages given back (nacked, or their holder died).",
+	         s->redelivered_total},
 	        {"mq_queue_damaged", "gauge",
 	         "1 while the queue's segment is damaged (see /status for why), else 0.",
 	         (uint64_t)(v->damaged != 0)},

@@ -14,8 +14,11 @@ void recv_usage(FILE *f)
 {
 	fprintf(f,
 	        "Usage: mqctl recv [-q NAME] [-n COUNT] [--timeout MS] [--follow] [--format FMT]\n"
+	        "                  [--no-lease | --nack]\n"
 	        "Take messages from a queue (oldest first) and print them on stdout. Each\n"
-	        "message printed has left the queue.\n"
+	        "message is taken with a lease and acknowledged only once it is written and\n"
+	        "flushed: a message whose output fails (a closed pipe) stays in the queue and\n"
+	        "is delivered again, and so is one held when mqctl is killed.\n"
 	        "\n"
 	        "  -q, --queue NAME    queue (default $MQ_QUEUE, else %s)\n"
 	        "  -n, --count COUNT   how many messages to take (default 1)\n"
@@ -33,7 +36,13 @@ void recv_usage(FILE *f)
 	        "                              when the message is UTF-8 without control\n"
 	        "                              characters (\" and \\ escaped), else\n"
 	        "                              {\"len\":N,\"data\":\"BASE64\"}\n"
-	        "                      default: line when stdout is a terminal, raw when not\n"
+	        "                      default: line when stdout is a terminal, raw when not;\n"
+	        "                      json adds \"deliveries\":N to a message delivered again\n"
+	        "      --no-lease      take each message for good before printing it (plain\n"
+	        "                      mq_recv): one whose output fails is lost\n"
+	        "      --nack          print the first COUNT messages and give them all back\n"
+	        "                      (a look at the queue that changes nothing but the\n"
+	        "                      messages' delivery counts); not with --follow\n"
 	        "  -h, --help          this help\n"
 	        "\n"
 	        "With -n COUNT and too few messages, the ones received are printed, then the\n"
@@ -48,9 +57,14 @@ void recv_usage(FILE *f)
 	        MQ_DEFAULT_NAME);
 }
 
-/* print_message: the N bytes at P on stdout in FORMAT; 0, or -1 on a write error. */
-static int print_message(enum format format, const unsigned char *p, size_t n)
+/* print_message: the N bytes at P on stdout in FORMAT (JSON says DELIVERIES
+ * when above 1); 0, or -1 on a write error. */
+static int print_message(enum format format, const unsigned char *p, size_t n,
+                         uint32_t deliveries)
 {
+	char extra[32] = "";
+	if (deliveries > 1)
+		snprintf(extra, sizeof(extra), ",\"deliveries\":%u", deliveries);
 	int rc = 0;
 	switch (format) {
 	case FORMAT_RAW:
@@ -66,13 +80,13 @@ static int print_message(enum format format, const unsigned char *p, size_t n)
 		if (json_text_ok(p, n))
 			rc = printf("{\"len\":%zu,\"text\":\"", n) < 0 ||
 			                     json_text_write(stdout, p, n) ||
-			                     fputs("\"}\n", stdout) == EOF
+			                     printf("\"%s}\n", extra) < 0
 			             ? -1
 			             : 0;
 		else
 			rc = printf("{\"len\":%zu,\"data\":\"", n) < 0 ||
 			                     base64_write(stdout, p, n) ||
-			                     fputs("\"}\n", stdout) == EOF
+			                     printf("\"%s}\n", extra) < 0
 			             ? -1
 			             : 0;
 		break;
@@ -102,12 +116,14 @@ int cmd_recv(int argc, char **argv)
 	                                         {"timeout", required_argument, NULL, 't'},
 	                                         {"follow", no_argument, NULL, 'F'},
 	                                         {"format", required_argument, NULL, 'o'},
+	                                         {"no-lease", no_argument, NULL, 'L'},
+	                                         {"nack", no_argument, NULL, 'K'},
 	                                         {"help", no_argument, NULL, 'h'},
 	                                         {NULL, 0, NULL, 0}};
 	const char *name = queue_default();
 	const char *name_from = getenv("MQ_QUEUE") && *getenv("MQ_QUEUE") ? "$MQ_QUEUE" : "-q";
 	long long count = 1, v;
-	int timeout = -1, follow = 0, c;
+	int timeout = -1, follow = 0, lease = 1, nack = 0, c;
 	enum format format = isatty(STDOUT_FILENO) ? FORMAT_LINE : FORMAT_RAW;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":q:n:t:Fo:h", longopts, NULL)) != -1) {
@@ -137,6 +153,12 @@ int cmd_recv(int argc, char **argv)
 				                  "bad --format '%s' (want raw, line, hex or json)",
 				                  optarg);
 			break;
+		case 'L':
+			lease = 0;
+			break;
+		case 'K':
+			nack = 1;
+			break;
 		case 'h':
 			recv_usage(stdout);
 			return MQCTL_OK;
@@ -146,6 +168,11 @@ int cmd_recv(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_fail("recv", "unexpected argument '%s'", argv[optind]);
+	if (nack && !lease)
+		return usage_fail("recv", "--nack gives leased messages back: not with --no-lease");
+	if (nack && follow)
+		return usage_fail("recv", "--nack holds what it printed until the end: not with "
+		                          "--follow (use -n COUNT)");
 	if (queue_name_check("recv", name, name_from))
 		return MQCTL_USAGE;
 
@@ -164,9 +191,20 @@ int cmd_recv(int argc, char **argv)
 	}
 	stop_signals_catch(q);
 
+	/* --nack: the leases held until the end (nacked at once, the first
+	 * message would come back next). */
+	mq_lease_t *held = NULL;
+	long long nheld = 0;
+	if (nack && !(held = calloc((size_t)(count < (long long)st.capacity ? count : (long long)st.capacity),
+	                            sizeof(*held)))) {
+		free(buf);
+		queue_close(q);
+		return fail(MQCTL_RUNTIME, "out of memory");
+	}
 	long long got = 0;
 	while ((follow || got < count) && !stop_signal) {
-		ssize_t n = mq_recv(q, buf, cap, timeout);
+		mq_lease_t l;
+		ssize_t n = lease ? mq_recv_lease(q, buf, cap, timeout, &l) : mq_recv(q, buf, cap, timeout);
 		if (n < 0) {
 			int err = errno;
 			if (err == EINTR)
@@ -178,7 +216,9 @@ int cmd_recv(int argc, char **argv)
 				snprintf(done, sizeof(done), " (%lld of %lld received)", got,
 				         count);
 			if (err == EAGAIN)
-				rc = fail(MQCTL_EMPTY, "queue %s is empty%s", name, done);
+				rc = fail(MQCTL_EMPTY, "queue %s is empty%s%s", name,
+				          nheld == (long long)st.capacity ? " (all it holds is printed)" : "",
+				          done);
 			else if (err == ETIMEDOUT)
 				rc = fail(MQCTL_EMPTY, "queue %s: no message within %d ms%s", name,
 				          timeout, done);
@@ -187,15 +227,50 @@ int cmd_recv(int argc, char **argv)
 			break;
 		}
 		got++;
-		if (print_message(format, buf, (size_t)n) != 0) {
-			rc = fail(
-			        MQCTL_RUNTIME,
-			        "cannot write message %lld (%zd bytes) to stdout: %s; it has left "
-			        "queue %s and is lost",
-			        got, n, strerror(errno), name);
+		if (print_message(format, buf, (size_t)n, lease ? l.deliveries : 1) != 0) {
+			int err = errno;
+			if (!lease) {
+				rc = fail(MQCTL_RUNTIME,
+				          "cannot write message %lld (%zd bytes) to stdout: %s; it has "
+				          "left queue %s and is lost",
+				          got, n, strerror(err), name);
+			} else {
+				int back = mq_nack(q, &l);
+				rc = fail(MQCTL_RUNTIME,
+				          "cannot write message %lld (%zd bytes) to stdout: %s; %s", got,
+				          n, strerror(err),
+				          back == 0 ? "it stays in the queue and is delivered again"
+				                    : "it goes back to the queue when mqctl detaches");
+			}
 			break;
 		}
+		/* Written and flushed: now it may go. */
+		if (nack) {
+			held[nheld++] = l;
+			if (nheld == (long long)st.capacity && got < count) {
+				rc = fail(MQCTL_EMPTY,
+				          "queue %s holds at most %llu messages: %lld printed, all given "
+				          "back",
+				          name, (unsigned long long)st.capacity, got);
+				break;
+			}
+		} else if (lease) {
+			while (mq_ack(q, &l) != 0) {
+				if (errno != EINTR) {
+					rc = fail(exit_for_errno(errno), "message %lld was printed but "
+					                                 "not acknowledged: %s",
+					          got, mq_errdetail());
+					break;
+				}
+			}
+			if (rc != MQCTL_OK)
+				break;
+		}
 	}
+	for (long long i = 0; i < nheld; i++)
+		while (mq_nack(q, &held[i]) != 0 && errno == EINTR) {
+		}
+	free(held);
 	if (rc == MQCTL_OK && stop_signal && !follow && got < count)
 		rc = fail(128 + stop_signal, "interrupted by %s: %lld of %lld messages received",
 		          strsignal(stop_signal), got, count);

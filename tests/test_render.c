@@ -41,6 +41,10 @@ static void fill_view(struct broker_view *v, const char *name)
 	        .empty_total = 6,
 	        .recoveries_total = 1,
 	        .lock_repairs_total = 7,
+	        .in_flight = 2,
+	        .acked_total = 900,
+	        .nacked_total = 4,
+	        .redelivered_total = 5,
 	        .producers = 1,
 	        .consumers = 2,
 	        .clients = 3,
@@ -52,6 +56,10 @@ static void fill_view(struct broker_view *v, const char *name)
 	v->clients[2] = (struct mq_client_info){
 	        4302, MQ_ROLE_PRODUCER | MQ_ROLE_CONSUMER, 0, BIG_ENQ, 5, 0, 0, 0};
 	v->clients[3] = (struct mq_client_info){4303, 0, 1, 0, 0, 0, 0, 0};
+	v->clients[1].in_flight = 2;
+	v->clients[1].acked_total = 900;
+	v->clients[1].nacked_total = 4;
+	v->clients[1].oldest_lease_age_ns = INT64_C(1500000000);
 	v->nclients = 4;
 	v->enq_rate[0] = 0;
 	v->enq_rate[1] = 12.5;
@@ -155,6 +163,12 @@ START_TEST(test_status_queue_keys_and_values)
 	ck_assert_double_eq(num(q, "full_total"), 5);
 	ck_assert_double_eq(num(q, "empty_total"), 6);
 	ck_assert_double_eq(num(q, "lock_repairs_total"), 7);
+	ck_assert_double_eq(num(q, "in_flight"), 2);
+	ck_assert_double_eq(num(q, "acked_total"), 900);
+	ck_assert_double_eq(num(q, "nacked_total"), 4);
+	ck_assert_double_eq(num(q, "redelivered_total"), 5);
+	ck_assert_str_eq(str(q, "state"), "ok");
+	ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(q, "error"));
 	ck_assert_double_eq(num(q, "clients_attached"), 3);
 	ck_assert_double_eq(num(q, "broker_pid"), 4242);
 	ck_assert_double_eq_tol(num(q, "created_unix_s"), 1700000000.123, 1e-3);
@@ -223,7 +237,32 @@ START_TEST(test_status_clients)
 	}
 	ck_assert_double_eq(num(cJSON_GetArrayItem(cl, 0), "bytes_sent_total"), 64000);
 	ck_assert_double_eq(num(cJSON_GetArrayItem(cl, 1), "bytes_received_total"), 63808);
+	ck_assert_double_eq(num(cJSON_GetArrayItem(cl, 1), "in_flight"), 2);
+	ck_assert_double_eq(num(cJSON_GetArrayItem(cl, 1), "acked_total"), 900);
+	ck_assert_double_eq(num(cJSON_GetArrayItem(cl, 1), "nacked_total"), 4);
+	ck_assert_double_eq(num(cJSON_GetArrayItem(cl, 1), "oldest_lease_age_s"), 1.5);
+	ck_assert_double_eq(num(cJSON_GetArrayItem(cl, 0), "oldest_lease_age_s"), 0);
 	cJSON_Delete(doc);
+}
+END_TEST
+
+/* A damaged queue: "state" says so, "error" says why (control characters
+ * escaped by cJSON), and mq_queue_damaged is 1. */
+START_TEST(test_status_damaged)
+{
+	struct broker_view v;
+	fill_view(&v, "/messagequeue");
+	v.damaged = 1;
+	snprintf(v.problem, sizeof(v.problem), "queue /messagequeue: damaged: its file shrank\n");
+	cJSON *doc = parse_status(&v, NULL);
+	const cJSON *q = cJSON_GetArrayItem(get(doc, "queues"), 0);
+	ck_assert_str_eq(str(q, "state"), "damaged");
+	ck_assert_str_eq(str(q, "error"), "queue /messagequeue: damaged: its file shrank\n");
+	cJSON_Delete(doc);
+	char *m = render_metrics(&v);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_msg(strstr(m, "\nmq_queue_damaged{queue=\"/messagequeue\"} 1\n"), "%s", m);
+	free(m);
 }
 END_TEST
 
@@ -549,6 +588,11 @@ static const struct {
         {"mq_queue_empty_total", "counter", "6"},
         {"mq_lock_repairs_total", "counter", "7"},
         {"mq_clients_attached", "gauge", "3"},
+        {"mq_messages_in_flight", "gauge", "2"},
+        {"mq_messages_acked_total", "counter", "900"},
+        {"mq_messages_nacked_total", "counter", "4"},
+        {"mq_messages_redelivered_total", "counter", "5"},
+        {"mq_queue_damaged", "gauge", "0"},
 };
 
 START_TEST(test_metrics_queue_families)
@@ -737,6 +781,7 @@ static Suite *render_suite(void)
 	tcase_add_test(tc, test_status_rates_rounded);
 	tcase_add_test(tc, test_status_clients);
 	tcase_add_test(tc, test_status_no_clients);
+	tcase_add_test(tc, test_status_damaged);
 	tcase_add_test(tc, test_status_escapes_name);
 	tcase_add_test(tc, test_status_name_invalid_utf8_replaced);
 	tcase_add_test(tc, test_queue_is_element_of_status);

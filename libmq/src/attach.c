@@ -133,6 +133,20 @@ int handle_check_slow(struct mq *q, bool check_file)
 	return 0;
 }
 
+/* above_stdio: FD moved to 3 or above (closing FD) if it is 0, 1 or 2: a
+ * program started with stdout closed must not have its printf land in a
+ * queue's file. Returns the descriptor, or -1 (FD closed, errno set). */
+static int above_stdio(int fd)
+{
+	if (fd < 0 || fd > 2)
+		return fd;
+	int hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	int err = errno;
+	close(fd);
+	errno = err;
+	return hi;
+}
+
 /* The directory glibc's shm_open keeps POSIX shared memory in, on Linux. */
 #define SHM_DIR "/dev/shm"
 
@@ -157,10 +171,10 @@ static int create_file(const char *name, int *named)
 	if (access("/proc/self/fd", X_OK) == 0) { /* publish_file needs it */
 		int fd = open(SHM_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 		if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
-			return fd;
+			return above_stdio(fd);
 	}
 	*named = 1;
-	return shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	return above_stdio(shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
 }
 
 /* publish_file: give the unnamed file FD the queue's NAME, atomically: the
@@ -271,7 +285,7 @@ mq_t *attach_open(const char *name, int flags)
 		                  "mq_attach: bad queue name \"%s\" (want \"/\" and 1..250 "
 		                  "characters, no other \"/\")",
 		                  name);
-	int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+	int fd = above_stdio(shm_open(name, O_RDWR | O_CLOEXEC, 0));
 	if (fd < 0) {
 		int err = errno;
 		return error_null(err, "queue %s: %s%s", name,

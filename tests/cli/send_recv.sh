@@ -206,14 +206,47 @@ done
 expect 0 stats -q "$Q" --json --sample 0
 json_expect "$TMP/out" clients=[] recoveries_total=0
 
-# Runtime errors, exit 1: stdout that cannot be written (the message is lost,
-# and says so) and a queue this user may not open.
-expect 0 send -q "$Q" lost
+# Runtime errors, exit 1: stdout that cannot be written and a queue this user
+# may not open. recv leases each message and acks it only once written: the
+# message whose output failed stays queued and comes again (deliveries 2).
+expect 0 send -q "$Q" kept
 RC=0
 timeout -s KILL 30 "$MQCTL" recv -q "$Q" >/dev/full 2>"$TMP/err" </dev/null || RC=$?
 [ "$RC" -eq 1 ] || fail "recv > /dev/full exited with $RC, want 1: $(cat "$TMP/err")"
+err_has "cannot write message 1 (4 bytes) to stdout: No space left on device; it stays in the queue and is delivered again"
+depth_is 1
+RC=0
+timeout -s KILL 30 "$MQCTL" recv -q "$Q" --format line >&- 2>"$TMP/err" </dev/null || RC=$?
+[ "$RC" -eq 1 ] || fail "recv with stdout closed exited with $RC, want 1: $(cat "$TMP/err")"
+depth_is 1
+expect 0 recv -q "$Q" --format json
+out_is '{"len":4,"text":"kept","deliveries":3}\n'
+depth_is 0
+expect 0 stats -q "$Q" --json --sample 0
+json_expect "$TMP/out" in_flight=0
+# --no-lease: taken for good before printing; a failed write loses it, and says so.
+expect 0 send -q "$Q" lost
+RC=0
+timeout -s KILL 30 "$MQCTL" recv -q "$Q" --no-lease >/dev/full 2>"$TMP/err" </dev/null || RC=$?
+[ "$RC" -eq 1 ] || fail "recv --no-lease > /dev/full exited with $RC, want 1: $(cat "$TMP/err")"
 err_has "cannot write message 1 (4 bytes) to stdout: No space left on device; it has left queue $Q and is lost"
 depth_is 0
+# --nack: print the first COUNT and give them all back; the queue is as it was
+# (but for the delivery counts); not with --follow or --no-lease.
+expect 0 send -q "$Q" one two three
+expect 0 recv -q "$Q" -n 2 --nack --format line
+out_is "one\ntwo\n"
+depth_is 3
+expect 0 stats -q "$Q" --json --sample 0
+json_expect "$TMP/out" in_flight=0 nacked_total=4 # 2 failed writes, 2 --nack
+expect 0 recv -q "$Q" -n 3 --format json
+out_is '{"len":3,"text":"one","deliveries":2}\n{"len":3,"text":"two","deliveries":2}\n{"len":5,"text":"three"}\n'
+expect 4 recv -q "$Q" -n 5 --nack --timeout 0
+err_has "queue $Q is empty"
+expect 2 recv -q "$Q" --nack --follow
+err_has "not with --follow"
+expect 2 recv -q "$Q" --nack --no-lease
+err_has "not with --no-lease"
 # As nobody (the queue is 0660 root): a copy of mqctl nobody may run.
 cp "$MQCTL" "$TMP/mqctl-copy"
 chmod 755 "$TMP" "$TMP/mqctl-copy"
@@ -228,4 +261,24 @@ for args in "send x" "recv -t 0" "stats" "check"; do
 	sanitizer_clean "$TMP/err"
 done
 
+stop_broker "$BPID"
+
+# A recv killed (SIGKILL) while it writes a message out loses nothing: the
+# message was leased, and comes again once the broker sees the holder gone.
+# The message (100 KB) is larger than a pipe holds, and the pipe's reader
+# never reads, so the kill lands inside the write.
+start_broker "$Q-big" --capacity 4 --max-msg 128K
+head -c 100000 /dev/urandom >"$TMP/big"
+IN="$TMP/big" expect 0 send -q "$Q-big" --whole
+mkfifo "$TMP/pipe"
+run_bg READER sh -c 'exec sleep 60 <"$1"' sh "$TMP/pipe" # opens the pipe, never reads
+run_bg RECV sh -c 'exec "$1" recv -q "$2" --format raw >"$3"' sh "$MQCTL" "$Q-big" "$TMP/pipe"
+stats_wait 10 "d['in_flight'] == 1" "$Q-big"
+kill -KILL "$RECV"
+wait_exit "$RECV" 5
+stats_wait 10 "d['in_flight'] == 0 and d['depth'] == 1" "$Q-big"
+expect 0 recv -q "$Q-big" --format raw
+cmp -s "$TMP/out" "$TMP/big" || fail "the message delivered again differs from the one sent"
+expect 0 stats -q "$Q-big" --json --sample 0
+json_expect "$TMP/out" depth=0 redelivered_total=1 acked_total=1
 stop_broker "$BPID"

@@ -51,6 +51,7 @@ out_has "  enqueued     3 messages, 18 bytes"
 out_has "  dequeued     1 messages, 5 bytes"
 out_has "  rates        not measured (--sample 0)"
 out_has "  waits        0 blocked sends, 0 blocked receives; found full 0, found empty 0"
+out_has "  leases       0 in flight; 1 acked, 0 nacked, 0 delivered again" # mqctl recv leases, then acks
 out_has "  recoveries   0 dead clients cleaned up, 0 lock repairs"
 out_has "  broker       pid $BPID, alive, heartbeat "
 out_has "  clients      0 attached: 0 producing, 0 consuming"
@@ -89,7 +90,7 @@ expect 0 stats -q "$R" -j --sample 300
 json_expect "$TMP/out" rates_sample_s=0.3 producers=1
 expect 0 stats -q "$R" -s 200
 out_has "  clients      1 attached: 1 producing, 0 consuming"
-grep -qE '^ +[0-9]+ +producer +yes +[0-9]+ +0$' "$TMP/out" || fail "no client row in the table: $(cat "$TMP/out")"
+grep -qE '^ +[0-9]+ +producer +yes +[0-9]+ +0 +0 +-$' "$TMP/out" || fail "no client row in the table: $(cat "$TMP/out")"
 grep -qE '^  rates        [0-9.]+ enqueued/s, 0.0 dequeued/s \(over 0.2 s\)$' "$TMP/out" ||
 	fail "no measured rates in the table: $(cat "$TMP/out")"
 # The watch lines follow the producer's rate too.
