@@ -175,9 +175,20 @@ int requeue_push(struct mq *q, uint32_t idx)
 	return 0;
 }
 
+bool lock_lost(struct mq *q, struct mq_side *side)
+{
+	damaged(q,
+	        "the %s lock was taken from this process while it held it (its word was "
+	        "overwritten); nothing was committed",
+	        side == &q->shm->send ? "send" : "receive");
+	return true;
+}
+
 void lease_take(struct mq *q, uint32_t op, uint32_t src, uint64_t pos, uint32_t idx, uint32_t owner)
 {
 	struct mq_shm *s = q->shm;
+	if (!lock_mine(q, &s->recv))
+		return; /* the release that follows fails too: EPROTO */
 	struct mq_intent *in = &s->recv.intent;
 	struct mq_chunk *c = handle_chunk(q, idx);
 	uint32_t d = mq_load_relaxed(&c->deliveries) + (op == MQ_OP_LEASE);
@@ -189,6 +200,8 @@ void lease_take(struct mq *q, uint32_t op, uint32_t src, uint64_t pos, uint32_t 
 	mq_store_relaxed(&in->deliveries, d);
 	mq_store_relaxed(&in->ns, ns);
 	intent_begin(in, op);
+	if (!lock_mine(q, &s->recv))
+		return;
 	take_commit(q, src, pos, 1);
 	mq_store_relaxed(&c->deliveries, d);
 	mq_store_relaxed(&c->lease_ns, ns);

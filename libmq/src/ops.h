@@ -190,6 +190,16 @@ int requeue_push(struct mq *q, uint32_t idx);
 void lease_take(struct mq *q, uint32_t op, uint32_t src, uint64_t pos, uint32_t idx,
                 uint32_t owner);
 
+/* lock_mine: whether SIDE's lock word still names this handle. Looked at just
+ * before a commit store: a peer that zeroed the word while we held it lets a
+ * second holder in, and the two must not both commit (one line we own: the
+ * look costs nothing). Sets the EPROTO detail if not. */
+bool lock_lost(struct mq *q, struct mq_side *side);
+static inline bool lock_mine(struct mq *q, struct mq_side *side)
+{
+	return (mq_load_relaxed(&side->lock) & MQ_TOKEN_MASK) == q->token || !lock_lost(q, side);
+}
+
 /* intent_expect (receive lock): record in IN the state chunk IDX is in now,
  * before a free or a requeue moves it: repair.c finishes such an operation
  * only while the chunk is still in that state (a record revived from an

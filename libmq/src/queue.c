@@ -91,6 +91,10 @@ static int send_fifo(struct mq *q, const struct iovec *msgs, unsigned n, const s
 		size_t len = msgs[m].iov_len;
 		if (len)
 			memcpy(handle_payload(q, idx), msgs[m].iov_base, len);
+		if (!lock_mine(q, &s->send)) {
+			bad = 1;
+			break;
+		}
 		chunk_queue(q, idx, tail + m, (uint32_t)len);
 		bytes += len;
 	}
@@ -301,6 +305,12 @@ static int recv_fifo(struct mq *q, struct iovec *bufs, unsigned n, const struct 
 		mq_store_relaxed(&in->pos, pos0);
 		mq_store_relaxed(&in->fpos, mq_load_relaxed(&s->ftail));
 		intent_begin(in, MQ_OP_TAKE);
+		if (!lock_mine(q, &s->recv)) {
+			int e = errno;
+			lock_release(q, &s->recv); /* fails: not ours; says so */
+			errno = e;
+			return -1;
+		}
 		take_commit(q, src, pos0, k);
 		for (unsigned j = 0; j < k; j++) {
 			if (pool_push(q, idx[j]) != 0) {

@@ -78,6 +78,8 @@ int commit_locked(struct mq *q, uint32_t idx, size_t len)
 	mq_store_relaxed(&in->pos, t);
 	mq_store_relaxed(&in->owner, q->token);
 	intent_begin(in, MQ_OP_COMMIT);
+	if (!lock_mine(q, &s->send))
+		return -1;
 	chunk_queue(q, idx, t, (uint32_t)len);
 	mq_store_release(&s->tail, t + 1);
 	client_add(q, held, (uint64_t)-1);
