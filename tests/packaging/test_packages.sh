@@ -142,7 +142,7 @@ if command -v man >/dev/null; then
 		[ "$where" = "/usr/share/man/man${page%%:*}/${page#*:}.${page%%:*}.gz" ] || fail "man -w ${page/:/ }: $where"
 	done
 fi
-for f in producer.c consumer.c CMakeLists.txt; do
+for f in producer.c consumer.c lease_consumer.c CMakeLists.txt; do
 	cmp -s "$src/libmq/examples/$f" "/usr/share/doc/libmq-dev/examples/$f" ||
 		fail "/usr/share/doc/libmq-dev/examples/$f differs from libmq/examples/$f (or is missing)"
 done
@@ -154,7 +154,8 @@ flags=$(pkg-config --cflags --libs libmq) || fail "pkg-config libmq failed"
 # shellcheck disable=SC2086 # the flags are words
 {
 	cc -std=c11 -Wall -Wextra -Werror /usr/share/doc/libmq-dev/examples/producer.c $flags -o producer &&
-		cc -std=c11 -Wall -Wextra -Werror /usr/share/doc/libmq-dev/examples/consumer.c $flags -o consumer
+		cc -std=c11 -Wall -Wextra -Werror /usr/share/doc/libmq-dev/examples/consumer.c $flags -o consumer &&
+		cc -std=c11 -Wall -Wextra -Werror /usr/share/doc/libmq-dev/examples/lease_consumer.c $flags -o lease_consumer
 } 2>"$TMP/cc.err" || fail "the examples do not build with pkg-config (flags '$flags'): $(cat "$TMP/cc.err")"
 # shellcheck disable=SC2086
 {
