@@ -234,6 +234,12 @@ function renderQueue(q) {
 	setNum($('blocked-sends'), q.blocked_sends_total);
 	setNum($('blocked-recvs'), q.blocked_recvs_total);
 	setNum($('recoveries'), q.recoveries_total);
+	setNum($('in-flight'), q.in_flight ?? 0);
+	setNum($('acked'), q.acked_total ?? 0);
+	setNum($('redelivered'), q.redelivered_total ?? 0);
+	const damaged = $('damaged');
+	damaged.hidden = q.state !== 'damaged';
+	setText(damaged, q.state === 'damaged' ? `Queue ${q.name} is damaged: ${q.error ?? 'see mqctl check'}` : '');
 	const clients = Array.isArray(q.clients) ? q.clients : [];
 	setNum($('clients-attached'), q.clients_attached ?? clients.filter(c => c.alive).length);
 
@@ -288,6 +294,9 @@ function renderClients(q, clients) {
 		cell(role).dataset.testid = 'client-role';
 		cell(num(c.sent_total), 'r').dataset.testid = 'client-sent';
 		cell(num(c.received_total), 'r').dataset.testid = 'client-received';
+		cell(num(c.in_flight), 'r wide').dataset.testid = 'client-in-flight';
+		cell(Number(c.in_flight) > 0 && typeof c.oldest_lease_age_s === 'number'
+			? `${c.oldest_lease_age_s.toFixed(1)} s` : '—', 'r wide').dataset.testid = 'client-oldest-lease';
 		cell(num(c.bytes_sent_total), 'r wide');
 		cell(num(c.bytes_received_total), 'r wide');
 		cell(typeof c.attached_unix_s === 'number' ? clock(new Date(c.attached_unix_s * 1000)) : '—', 'wide');

@@ -285,6 +285,14 @@ async function main() {
 	await expectValues('after a client died attached', { 'clients-attached': 2, recoveries: 1, producers: 1, consumers: 1 });
 	log(`clients: producer ${producer.pid} and consumer ${consumer.pid} alive, ${victim.pid} killed and recovered`);
 
+	// --- a lease: in flight while held; delivered again when its holder dies --------
+	const leaser = await hold(['--recv', '1', '--lease']);
+	await expectClient(leaser, 'a consumer holding a lease', { 'client-role': 'consumer', 'client-in-flight': '1', 'client-state': 'alive' });
+	await expectValues('one message leased', { 'in-flight': 1, depth: 1 });
+	leaser.proc.kill('SIGKILL');
+	await expectValues('after the lease holder died', { 'in-flight': 0, depth: 2, recoveries: 2 });
+	log(`lease: ${leaser.pid} held one (in flight 1), killed: delivered again (in flight 0, depth 2)`);
+
 	// A few more seconds of history for the charts, then the screenshots.
 	await send(5, 200);
 	await expectValues('after 5 more messages', { depth: 7, enqueued: 15, 'bytes-enqueued': 2000, 'high-water': 7 });
@@ -329,7 +337,7 @@ async function main() {
 	} catch {
 		throw new Error(`the banner still shows ${WAIT_MS / 1000} s after the broker came back: "${await banner.textContent()}"`);
 	}
-	await expectValues('after the broker came back', { 'broker-pid': b.pid, depth: 7, enqueued: 15, dequeued: 8, recoveries: 1 });
+	await expectValues('after the broker came back', { 'broker-pid': b.pid, depth: 7, enqueued: 15, dequeued: 8, recoveries: 2 });
 	brokerDown = false;
 	await send(2, 100);
 	await recv(4);
