@@ -37,6 +37,8 @@ struct shared {
 	char first_other[256];
 	char last_err[PRODUCERS + CONSUMERS][160];
 	char first_corrupt[256];
+	char first_dup[256];
+	_Atomic uint64_t case_off, case_val;    /* the case running, for the reports */
 	_Atomic uint8_t taken[PRODUCERS][SEQS]; /* mq_recv or first deliveries per message */
 };
 
@@ -139,8 +141,12 @@ static void delivered(const unsigned char *buf, size_t len, int first)
 			         why, len);
 		return;
 	}
-	if (first && atomic_fetch_add(&sh->taken[id][seq], 1) != 0)
-		atomic_fetch_add(&sh->dup_plain, 1);
+	if (first && atomic_fetch_add(&sh->taken[id][seq], 1) != 0 &&
+	    atomic_fetch_add(&sh->dup_plain, 1) == 0)
+		snprintf(sh->first_dup, sizeof(sh->first_dup),
+		         "message %u/%u taken twice, during the case offset %llu value 0x%llx", id,
+		         seq, (unsigned long long)atomic_load(&sh->case_off),
+		         (unsigned long long)atomic_load(&sh->case_val));
 }
 
 static void consumer(int who)
@@ -302,6 +308,8 @@ int main(int argc, char **argv)
 			}
 			_Atomic uint64_t *w = &map[off / 8];
 			uint64_t hostile = values[v];
+			atomic_store(&sh->case_off, off);
+			atomic_store(&sh->case_val, hostile);
 			uint64_t saved = atomic_exchange(w, hostile);
 			usleep(HOSTILE_MS * 1000);
 			/* Restore it unless a process changed it meanwhile (a lock word
@@ -363,6 +371,8 @@ int main(int argc, char **argv)
 		printf("prog_sweep: first unexpected outcome: %s\n", sh->first_other);
 	if (atomic_load(&sh->corrupt))
 		printf("prog_sweep: first corrupt message: %s\n", sh->first_corrupt);
+	if (atomic_load(&sh->dup_plain))
+		printf("prog_sweep: first duplicate: %s\n", sh->first_dup);
 	int pass = !failures && !atomic_load(&sh->other) && !atomic_load(&sh->overruns) &&
 	           !atomic_load(&sh->corrupt) && !atomic_load(&sh->dup_plain);
 	printf("prog_sweep: %s\n", pass ? "PASS" : "FAIL");

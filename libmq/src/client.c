@@ -1,5 +1,6 @@
 /* client.c - the client table: claim, release and liveness (OFD locks). */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <string.h>
 #include <time.h>
@@ -39,6 +40,7 @@ static void take_entry(struct mq *q, unsigned i)
 		mq_add_relaxed(&q->shm->recoveries, 1);
 	uint32_t gen = (mq_load_relaxed(&c->gen) + 1) & MQ_TOKEN_GEN_MASK;
 	mq_store_relaxed(&c->gen, gen ? gen : 1);
+	mq_store_relaxed(&c->gen_copy, gen ? gen : 1);
 	mq_store_relaxed(&c->pid, (int32_t)getpid());
 	mq_store_relaxed(&c->role, 0);
 	mq_store_relaxed(&c->sent, 0);
@@ -57,6 +59,19 @@ static void take_entry(struct mq *q, unsigned i)
 	q->token = client_token(q, i);
 }
 
+/* entry_clean: whether nothing names entry I's occupant any more: no chunk
+ * counted as its own, no lock word with its slot. A dead client's entry is
+ * reused only then (after the broker's or a waiter's reap), so a token never
+ * outlives its entry's occupant (token_live trusts the liveness lock alone). */
+static bool entry_clean(struct mq *q, unsigned i)
+{
+	struct mq_shm *s = q->shm;
+	struct mq_client_slot *c = &s->clients[i];
+	uint32_t send = mq_load_relaxed(&s->send.lock), recv = mq_load_relaxed(&s->recv.lock);
+	return mq_load_relaxed(&c->held) == 0 && mq_load_relaxed(&c->in_flight) == 0 &&
+	       (send & MQ_TOKEN_SLOT_MASK) != i + 1 && (recv & MQ_TOKEN_SLOT_MASK) != i + 1;
+}
+
 int client_claim(struct mq *q)
 {
 	/* Free entries first, so the records of dead clients stay visible in
@@ -66,6 +81,8 @@ int client_claim(struct mq *q)
 			uint32_t st = mq_load_relaxed(&q->shm->clients[i].state);
 			if ((pass == 0) != (st == MQ_CLIENT_FREE))
 				continue;
+			if (pass == 1 && !entry_clean(q, i))
+				continue; /* its dead occupant still holds something: reap first */
 			int rc = lock_entry(q, i, F_WRLCK);
 			if (rc == EAGAIN || rc == EACCES)
 				continue; /* a live owner, or a reaper looking at it */

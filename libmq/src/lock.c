@@ -47,9 +47,17 @@ int token_live(struct mq *q, uint32_t token)
 		       broker_lock_held(q);
 	if (slot == 0 || slot > MQ_CLIENTS_MAX)
 		return 0;
+	/* The kernel's word is the liveness lock: held, someone alive occupies
+	 * the entry; the token is that occupant's if its generation matches
+	 * either copy of the entry's. The entry's state is not looked at, and
+	 * one scribbled word cannot change both copies: a peer that scribbles
+	 * the table must not make a live client's chunks and locks look
+	 * abandoned (they would be delivered twice). */
 	struct mq_client_slot *c = &q->shm->clients[slot - 1];
-	return mq_load_acquire(&c->state) == MQ_CLIENT_ACTIVE &&
-	       (mq_load_relaxed(&c->gen) & MQ_TOKEN_GEN_MASK) == gen && client_alive(q, slot - 1);
+	if ((mq_load_acquire(&c->gen) & MQ_TOKEN_GEN_MASK) != gen &&
+	    (mq_load_acquire(&c->gen_copy) & MQ_TOKEN_GEN_MASK) != gen)
+		return 0;
+	return client_alive(q, slot - 1);
 }
 
 void token_describe(struct mq *q, uint32_t token, char *buf, size_t len)

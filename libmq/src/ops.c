@@ -312,7 +312,13 @@ int check_producer(struct mq *q)
 		 * pool) is seen as such only for a moment: three looks. */
 		const char *lost = NULL;
 		uint64_t free_idx = 0;
-		if (!bad && !ready_space(q)) {
+		/* Only with the receive side at rest: a free in progress, or left
+		 * half done by a holder that died (which the next holder finishes),
+		 * is not a loss. */
+		bool rest = mq_load_acquire(&s->recv.lock) == 0 &&
+		            mq_load_acquire(&s->recv.intent.op) == MQ_OP_NONE;
+		uint64_t ftail0 = mq_load_acquire(&s->ftail);
+		if (!bad && rest && !ready_space(q)) {
 			for (uint64_t i = 0; i < q->capacity; i++)
 				if (MQ_CHUNK_KIND(mq_load_relaxed(&handle_chunk(q, i)->state)) ==
 				    MQ_CHUNK_FREE) {
@@ -320,7 +326,9 @@ int check_producer(struct mq *q)
 					lost = "a free chunk is in no pool position";
 					break;
 				}
-			if (lost && ready_space(q))
+			if (lost && (ready_space(q) || mq_load_acquire(&s->recv.lock) != 0 ||
+			             mq_load_acquire(&s->recv.intent.op) != MQ_OP_NONE ||
+			             mq_load_acquire(&s->ftail) != ftail0))
 				lost = NULL;
 		}
 		if (!bad && !lost)

@@ -114,7 +114,12 @@ struct mq_client_slot {
 	_Atomic uint64_t held;      /* chunks it owns in any way (atomic adds, either lock) */
 	_Atomic uint64_t acked;
 	_Atomic uint64_t nacked;
-	uint64_t reserved[4];
+	/* gen again, in another word: a peer scribbling one word of the entry
+	 * cannot make its occupant's tokens look foreign (token_live accepts a
+	 * token matching either copy, while the liveness lock is held). */
+	_Atomic uint32_t gen_copy;
+	uint32_t pad;
+	uint64_t reserved[3];
 } MQ_ALIGNED;
 
 /* Chunk states (low 8 bits of mq_chunk.state; the owner token is above). */
