@@ -17,9 +17,17 @@
 #include "workloads.h"
 
 const struct transport *const transports[] = {
-        &transport_libmq,    &transport_libmq_nospin, &transport_mqueue,
-        &transport_pipe,     &transport_socketpair,   &transport_textbook10,
-        &transport_textbook, &transport_zmq,          NULL,
+        &transport_libmq,
+        &transport_libmq_nospin,
+        &transport_libmq_batch32,
+        &transport_libmq_lease,
+        &transport_mqueue,
+        &transport_pipe,
+        &transport_socketpair,
+        &transport_textbook10,
+        &transport_textbook,
+        &transport_zmq,
+        NULL,
 };
 
 /* The limits: rows that are not transports. */
@@ -377,7 +385,7 @@ static int plan(const struct options *o, struct cell *cells)
 			continue;
 		for (int i = 0; transports[i]; i++) {
 			const struct transport *t = transports[i];
-			if (!in_list(o->only, t->name))
+			if (!in_list(o->only, t->name) || (t->only_w && !(t->only_w & (1u << w))))
 				continue;
 			struct cell *c = &cells[n++];
 			memset(c, 0, sizeof(*c));

@@ -70,7 +70,7 @@ struct target {
 	double pmin, pmax; /* the same ratio within each repetition: range */
 };
 
-#define NTARGETS 8
+#define NTARGETS 10
 
 static void judge(struct target *t, double ratio)
 {
@@ -141,6 +141,10 @@ static void targets_eval(struct target *t, const struct cell *cells, int n)
 	         "libmq-nospin", "pipe", W_RTT64, W_RTT64, 1},
 	        {"mpmc64_vs_1to1", "4+4 msgs/s >= half of 1+1", "libmq", "libmq", W_MPMC64,
 	         W_TPUT64, 0.5},
+	        {"tput64_batch32", "64 B in batches of 32 >= 3x the plain path's msgs/s",
+	         "libmq-batch32", "libmq", W_TPUT64, W_TPUT64, 3},
+	        {"tput64_lease", "64 B mq_recv_lease + mq_ack >= 1/2 of plain mq_recv",
+	         "libmq-lease", "libmq", W_TPUT64, W_TPUT64, 0.5},
 	        {"mpmc64_no_starvation",
 	         "4+4: no process starves (each gets >= half an even share, every repetition)",
 	         "libmq", "", W_MPMC64, W_MPMC64, 0.5},

@@ -4,6 +4,9 @@
  * mqbroker) that every child attaches to and that mqbench leaves in place.
  */
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/uio.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +15,8 @@
 #include <libmq.h>
 
 #include "harness.h"
+#include "payload.h"
+#include "workloads.h"
 #include "transport.h"
 
 int libmq_queue_probe(const char *name, size_t *capacity, size_t *max_msg, char *err, size_t errlen)
@@ -178,6 +183,138 @@ const struct transport transport_libmq_nospin = {
         .open = lq_open,
         .send = lq_send,
         .recv = lq_recv,
+        .close = lq_close,
+        .destroy = lq_destroy,
+};
+
+/* ---- batches of 32: mq_send_batch / mq_recv_batch ------------------------- */
+
+#define BATCH 32
+
+/* The producer stages up to BATCH messages and sends them in one call (at
+ * once for a control message: warm-up end, run end, which the other side
+ * waits for); the consumer takes up to BATCH in one call and hands them out
+ * one by one. */
+struct batch {
+	mq_t *q;
+	size_t size;
+	unsigned n, next; /* staged (send) or taken and next to hand out (recv) */
+	struct iovec iov[BATCH];
+	unsigned char *buf; /* BATCH x size */
+};
+
+static int lb_open(struct chan *c, int dir, char *err, size_t errlen)
+{
+	if (lq_open(c, dir, err, errlen))
+		return -1;
+	struct batch *b = calloc(1, sizeof(*b));
+	unsigned char *buf = b ? msg_alloc(BATCH * c->msg_size) : NULL;
+	if (!buf) {
+		free(b);
+		snprintf(err, errlen, "out of memory");
+		lq_close(c);
+		return -1;
+	}
+	b->q = c->priv;
+	b->size = c->msg_size;
+	b->buf = buf;
+	for (unsigned i = 0; i < BATCH; i++)
+		b->iov[i].iov_base = buf + i * c->msg_size;
+	c->priv = b;
+	return 0;
+}
+
+static int lb_flush(struct batch *b)
+{
+	unsigned done = 0;
+	while (done < b->n) {
+		int k = mq_send_batch(b->q, b->iov + done, b->n - done, -1);
+		if (k < 0)
+			return -1;
+		done += (unsigned)k;
+	}
+	b->n = 0;
+	return 0;
+}
+
+static int lb_send(struct chan *c, const void *msg, size_t len)
+{
+	struct batch *b = c->priv;
+	memcpy(b->iov[b->n].iov_base, msg, len);
+	b->iov[b->n++].iov_len = len;
+	uint32_t kind;
+	memcpy(&kind, (const unsigned char *)msg + 12, sizeof(kind)); /* payload.h's header */
+	if (b->n == BATCH || kind != MSG_DATA)
+		return lb_flush(b);
+	return 0;
+}
+
+static ssize_t lb_recv(struct chan *c, void *buf, size_t cap)
+{
+	struct batch *b = c->priv;
+	if (b->next == b->n) {
+		for (unsigned i = 0; i < BATCH; i++)
+			b->iov[i].iov_len = b->size;
+		int k = mq_recv_batch(b->q, b->iov, BATCH, -1);
+		if (k < 0)
+			return -1;
+		b->n = (unsigned)k;
+		b->next = 0;
+	}
+	struct iovec *m = &b->iov[b->next++];
+	if (m->iov_len > cap) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	memcpy(buf, m->iov_base, m->iov_len);
+	return (ssize_t)m->iov_len;
+}
+
+static void lb_close(struct chan *c)
+{
+	struct batch *b = c->priv;
+	if (!b)
+		return;
+	lb_flush(b);
+	c->priv = b->q;
+	free(b->buf);
+	free(b);
+	lq_close(c);
+}
+
+const struct transport transport_libmq_batch32 = {
+        .name = "libmq-batch32",
+        .title = "libmq, batches of 32",
+        .only_w = 1u << W_TPUT64,
+        .fifo_shared = 1,
+        .create = lq_create,
+        .open = lb_open,
+        .send = lb_send,
+        .recv = lb_recv,
+        .close = lb_close,
+        .destroy = lq_destroy,
+};
+
+/* ---- leases: mq_recv_lease, then mq_ack ------------------------------------ */
+
+static ssize_t ll_recv(struct chan *c, void *buf, size_t cap)
+{
+	mq_lease_t l;
+	ssize_t n = mq_recv_lease(c->priv, buf, cap, -1, &l);
+	if (n >= 0 && mq_ack(c->priv, &l) != 0)
+		return -1;
+	return n;
+}
+
+const struct transport transport_libmq_lease = {
+        .name = "libmq-lease",
+        .title = "libmq, lease + ack",
+        .only_w = 1u << W_TPUT64,
+        .fifo_shared = 1,
+        .create = lq_create,
+        .open = lq_open,
+        .send = lq_send,
+        .recv = ll_recv,
         .close = lq_close,
         .destroy = lq_destroy,
 };

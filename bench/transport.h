@@ -49,6 +49,7 @@ struct transport {
 	const char *name;  /* as given to --only */
 	const char *title; /* in the table */
 	unsigned flags;    /* T_* */
+	unsigned only_w;   /* 0: every workload; else the bits 1 << W_* it runs */
 	int fifo_shared;   /* one FIFO shared by all receivers: end markers reach each */
 	int (*create)(struct chan *c, char *err, size_t errlen);
 	int (*open)(struct chan *c, int dir, char *err, size_t errlen);
@@ -59,6 +60,7 @@ struct transport {
 };
 
 extern const struct transport transport_libmq, transport_libmq_nospin;
+extern const struct transport transport_libmq_batch32, transport_libmq_lease;
 extern const struct transport transport_mqueue;
 extern const struct transport transport_pipe, transport_socketpair;
 extern const struct transport transport_textbook10, transport_textbook;
