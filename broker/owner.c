@@ -2,6 +2,7 @@
  * sweep. */
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "broker.h"
 #include "libmq_admin.h"
 #include "config.h"
+#include "migrate.h"
 #include "owner.h"
 
 void broker_log(const char *fmt, ...)
@@ -176,6 +178,29 @@ static int open_attempt(const struct owner_opts *o, mq_t **q, int *created, char
 			return rc;
 		*created = 1;
 		return apply_access(o, *q, err, errlen);
+	}
+	if (!*q && errno == EPROTO && !o->recreate && migrate_is_v1(o->name)) {
+		/* A queue of libmq 0.1: move its messages into a new one, then
+		 * adopt that (attempt 1: no second move). */
+		char why[1024], path[PATH_MAX];
+		struct stat st;
+		snprintf(path, sizeof(path), "/dev/shm%s", o->name);
+		if (stat(path, &st) == 0 && st.st_uid != geteuid() &&
+		    !(o->trust_set && st.st_uid == o->trust_uid)) {
+			snprintf(err, errlen,
+			         "layout 1 queue %s is owned by uid %u, not this broker's (%u): not "
+			         "moving another user's queue (see --trust-owner)",
+			         path, (unsigned)st.st_uid, (unsigned)geteuid());
+			return BROKER_EXIT_PERMISSION;
+		}
+		if (attempt == 1 || migrate_v1(o->name, o->mode, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "%s",
+			         attempt == 1 ? "layout 1 queue: moved, but the new queue cannot be "
+			                        "opened"
+			                      : why);
+			return BROKER_EXIT_SEGMENT;
+		}
+		return open_attempt(o, q, created, err, errlen, 1);
 	}
 	if (!*q && errno == EPROTO) {
 		if (!o->recreate) {
