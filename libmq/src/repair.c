@@ -187,13 +187,14 @@ static int repair_take(struct mq *q, struct mq_intent *in)
 		uint32_t idx = taken_at(q, src, pos0 + j);
 		if (idx >= q->capacity)
 			return BAD(q, "receive", "take");
-		/* Still as taken (queued at its position): into the pool; if it is
-		 * anything else, the record is stale: leave it. */
+		/* Still as taken (queued at its position), or its push begun (free
+		 * at its pool position, the entry not yet written): into the pool;
+		 * anything else: the record is stale, leave it. */
 		struct mq_chunk *c = handle_chunk(q, idx);
 		uint32_t kind = src == MQ_SRC_RING ? MQ_CHUNK_QUEUED : MQ_CHUNK_REQUEUED;
-		if (!pushed(q, idx, f0 + j) &&
-		    (mq_load_relaxed(&c->state) != MQ_CHUNK_STATE(kind, 0) ||
-		     mq_load_relaxed(&c->pos) != pos0 + j))
+		uint64_t st = mq_load_relaxed(&c->state), at = mq_load_relaxed(&c->pos);
+		if (!pushed(q, idx, f0 + j) && !(st == MQ_CHUNK_STATE(kind, 0) && at == pos0 + j) &&
+		    !(st == MQ_CHUNK_STATE(MQ_CHUNK_FREE, 0) && at == f0 + j))
 			return 0;
 		if (push_at(q, idx, f0 + j) != 0)
 			return -1;
@@ -236,8 +237,12 @@ static int repair_free(struct mq *q, struct mq_intent *in)
 		return BAD(q, "receive", "free");
 	if (ftail == f && pushed(q, idx, f)) {
 		mq_store_release(&q->shm->ftail, f + 1); /* pushed, ftail not yet moved */
-	} else if (ftail == f && as_recorded(q, in, idx)) {
-		if (pool_push(q, idx) != 0) /* not pushed yet */
+	} else if (ftail == f && (as_recorded(q, in, idx) ||
+	                          (mq_load_relaxed(&handle_chunk(q, idx)->state) ==
+	                                   MQ_CHUNK_STATE(MQ_CHUNK_FREE, 0) &&
+	                           mq_load_relaxed(&handle_chunk(q, idx)->pos) == f))) {
+		/* not pushed yet, or its push begun (free at f, no entry yet) */
+		if (pool_push(q, idx) != 0)
 			return -1;
 	} else {
 		return 0; /* done, or a record long finished */
@@ -257,8 +262,12 @@ static int repair_requeue(struct mq *q, struct mq_intent *in)
 	    mq_load_relaxed(&c->state) == MQ_CHUNK_STATE(MQ_CHUNK_REQUEUED, 0) &&
 	    mq_load_relaxed(&c->pos) == r) {
 		mq_store_release(&q->shm->rtail, r + 1); /* placed, rtail not yet moved */
-	} else if (rtail == r && as_recorded(q, in, idx)) {
-		if (requeue_push(q, idx) != 0) /* not placed yet */
+	} else if (rtail == r &&
+	           (as_recorded(q, in, idx) ||
+	            (mq_load_relaxed(&c->state) == MQ_CHUNK_STATE(MQ_CHUNK_REQUEUED, 0) &&
+	             mq_load_relaxed(&c->pos) == r))) {
+		/* not placed yet, or its placing begun (requeued at r, no entry) */
+		if (requeue_push(q, idx) != 0)
 			return -1;
 	} else {
 		return 0; /* done, or a record long finished */
