@@ -53,8 +53,8 @@
 #define V1_OFF_SLOTS   40
 #define V1_OFF_TOTAL   48
 /* tail and head: each in its own 128-byte section (offsetof in 0.1) */
-#define V1_OFF_TAIL    256
-#define V1_OFF_HEAD    512
+#define V1_OFF_TAIL 256
+#define V1_OFF_HEAD 512
 
 static uint64_t ld64(const unsigned char *b, size_t off)
 {
@@ -149,10 +149,10 @@ long migrate_v1(const char *name, mode_t mode, char *err, size_t errlen)
 	uint64_t head = ld64(h, V1_OFF_HEAD);
 	uint64_t want_slot = (16 + max + 63) & ~(uint64_t)63;
 	if (ld64(h, V1_OFF_MAGIC) != V1_MAGIC || ld32(h, V1_OFF_VERSION) != 1 ||
-	    ld32(h, V1_OFF_HSIZE) != V1_HEADER || cap == 0 || cap > MQ_CAPACITY_LIMIT ||
-	    max == 0 || max > MQ_MAX_MSG_LIMIT || slot != want_slot || slots != V1_HEADER ||
-	    total != V1_HEADER + cap * slot || (uint64_t)st.st_size != total ||
-	    head > tail + 1 || tail - head > cap || tail >= (UINT64_C(1) << 63)) {
+	    ld32(h, V1_OFF_HSIZE) != V1_HEADER || cap == 0 || cap > MQ_CAPACITY_LIMIT || max == 0 ||
+	    max > MQ_MAX_MSG_LIMIT || slot != want_slot || slots != V1_HEADER ||
+	    total != V1_HEADER + cap * slot || (uint64_t)st.st_size != total || head > tail + 1 ||
+	    tail - head > cap || tail >= (UINT64_C(1) << 63)) {
 		snprintf(err, errlen,
 		         "layout 1 queue %s does not check out (capacity %" PRIu64
 		         ", max message %" PRIu64 ", head %" PRIu64 ", tail %" PRIu64
@@ -175,8 +175,8 @@ long migrate_v1(const char *name, mode_t mode, char *err, size_t errlen)
 		         path, users ? users : 1, users > 1 ? "es" : "", (int)pid);
 		goto out;
 	}
-	struct flock lk = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = V1_LOCK_BROKER,
-	                   .l_len = 1};
+	struct flock lk = {
+	        .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = V1_LOCK_BROKER, .l_len = 1};
 	if (fcntl(fd, F_OFD_SETLK, &lk) != 0) {
 		snprintf(err, errlen, "layout 1 queue %s: another broker is starting on it", path);
 		goto out;
@@ -206,8 +206,9 @@ long migrate_v1(const char *name, mode_t mode, char *err, size_t errlen)
 			break; /* nothing committed past tail */
 		if (seq != p + 1 || len > max) {
 			snprintf(err, errlen,
-			         "layout 1 queue %s: position %" PRIu64 " does not check out (seq %" PRIu64
-			         ", %" PRIu64 " bytes); 'mqbroker --recreate' replaces it",
+			         "layout 1 queue %s: position %" PRIu64
+			         " does not check out (seq %" PRIu64 ", %" PRIu64
+			         " bytes); 'mqbroker --recreate' replaces it",
 			         path, p, seq, len);
 			moved = -1;
 			goto out;
@@ -230,7 +231,8 @@ long migrate_v1(const char *name, mode_t mode, char *err, size_t errlen)
 		goto out;
 	}
 	if (rename(tpath, path) != 0) {
-		snprintf(err, errlen, "moving layout 1 queue %s: rename: %s", path, strerror(errno));
+		snprintf(err, errlen, "moving layout 1 queue %s: rename: %s", path,
+		         strerror(errno));
 		moved = -1;
 		goto out;
 	}

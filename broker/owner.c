@@ -187,17 +187,19 @@ static int open_attempt(const struct owner_opts *o, mq_t **q, int *created, char
 		snprintf(path, sizeof(path), "/dev/shm%s", o->name);
 		if (stat(path, &st) == 0 && st.st_uid != geteuid() &&
 		    !(o->trust_set && st.st_uid == o->trust_uid)) {
-			snprintf(err, errlen,
-			         "layout 1 queue %s is owned by uid %u, not this broker's (%u): not "
-			         "moving another user's queue (see --trust-owner)",
-			         path, (unsigned)st.st_uid, (unsigned)geteuid());
+			snprintf(
+			        err, errlen,
+			        "layout 1 queue %s is owned by uid %u, not this broker's (%u): not "
+			        "moving another user's queue (see --trust-owner)",
+			        path, (unsigned)st.st_uid, (unsigned)geteuid());
 			return BROKER_EXIT_PERMISSION;
 		}
 		if (attempt == 1 || migrate_v1(o->name, o->mode, why, sizeof(why)) < 0) {
 			snprintf(err, errlen, "%s",
-			         attempt == 1 ? "layout 1 queue: moved, but the new queue cannot be "
-			                        "opened"
-			                      : why);
+			         attempt == 1
+			                 ? "layout 1 queue: moved, but the new queue cannot be "
+			                   "opened"
+			                 : why);
 			return BROKER_EXIT_SEGMENT;
 		}
 		return open_attempt(o, q, created, err, errlen, 1);

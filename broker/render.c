@@ -107,7 +107,8 @@ static cJSON *client_json(const struct mq_client_info *c)
 	          add_u64(o, "received_total", c->received_total) &&
 	          add_u64(o, "bytes_sent_total", c->bytes_sent_total) &&
 	          add_u64(o, "bytes_received_total", c->bytes_received_total) &&
-	          add_u64(o, "in_flight", c->in_flight) && add_u64(o, "acked_total", c->acked_total) &&
+	          add_u64(o, "in_flight", c->in_flight) &&
+	          add_u64(o, "acked_total", c->acked_total) &&
 	          add_u64(o, "nacked_total", c->nacked_total) &&
 	          add_num(o, "oldest_lease_age_s", round_to(c->oldest_lease_age_ns / 1e9, 1000)) &&
 	          add_num(o, "attached_unix_s", round_to(c->attached_unix_ns / 1e9, 1000));
@@ -143,7 +144,8 @@ static cJSON *queue_json(const struct broker_view *v)
 	          add_u64(o, "blocked_sends_total", s->blocked_sends_total) &&
 	          add_u64(o, "blocked_recvs_total", s->blocked_recvs_total) &&
 	          add_u64(o, "recoveries_total", s->recoveries_total) &&
-	          add_u64(o, "in_flight", s->in_flight) && add_u64(o, "acked_total", s->acked_total) &&
+	          add_u64(o, "in_flight", s->in_flight) &&
+	          add_u64(o, "acked_total", s->acked_total) &&
 	          add_u64(o, "nacked_total", s->nacked_total) &&
 	          add_u64(o, "redelivered_total", s->redelivered_total);
 	cJSON *rates = ok ? cJSON_AddObjectToObject(o, "rates") : NULL;

@@ -59,8 +59,7 @@ void recv_usage(FILE *f)
 
 /* print_message: the N bytes at P on stdout in FORMAT (JSON says DELIVERIES
  * when above 1); 0, or -1 on a write error. */
-static int print_message(enum format format, const unsigned char *p, size_t n,
-                         uint32_t deliveries)
+static int print_message(enum format format, const unsigned char *p, size_t n, uint32_t deliveries)
 {
 	char extra[32] = "";
 	if (deliveries > 1)
@@ -195,8 +194,10 @@ int cmd_recv(int argc, char **argv)
 	 * message would come back next). */
 	mq_lease_t *held = NULL;
 	long long nheld = 0;
-	if (nack && !(held = calloc((size_t)(count < (long long)st.capacity ? count : (long long)st.capacity),
-	                            sizeof(*held)))) {
+	if (nack &&
+	    !(held = calloc(
+	              (size_t)(count < (long long)st.capacity ? count : (long long)st.capacity),
+	              sizeof(*held)))) {
 		free(buf);
 		queue_close(q);
 		return fail(MQCTL_RUNTIME, "out of memory");
@@ -204,7 +205,8 @@ int cmd_recv(int argc, char **argv)
 	long long got = 0;
 	while ((follow || got < count) && !stop_signal) {
 		mq_lease_t l;
-		ssize_t n = lease ? mq_recv_lease(q, buf, cap, timeout, &l) : mq_recv(q, buf, cap, timeout);
+		ssize_t n = lease ? mq_recv_lease(q, buf, cap, timeout, &l)
+		                  : mq_recv(q, buf, cap, timeout);
 		if (n < 0) {
 			int err = errno;
 			if (err == EINTR)
@@ -217,7 +219,9 @@ int cmd_recv(int argc, char **argv)
 				         count);
 			if (err == EAGAIN)
 				rc = fail(MQCTL_EMPTY, "queue %s is empty%s%s", name,
-				          nheld == (long long)st.capacity ? " (all it holds is printed)" : "",
+				          nheld == (long long)st.capacity
+				                  ? " (all it holds is printed)"
+				                  : "",
 				          done);
 			else if (err == ETIMEDOUT)
 				rc = fail(MQCTL_EMPTY, "queue %s: no message within %d ms%s", name,
@@ -231,16 +235,19 @@ int cmd_recv(int argc, char **argv)
 			int err = errno;
 			if (!lease) {
 				rc = fail(MQCTL_RUNTIME,
-				          "cannot write message %lld (%zd bytes) to stdout: %s; it has "
+				          "cannot write message %lld (%zd bytes) to stdout: %s; it "
+				          "has "
 				          "left queue %s and is lost",
 				          got, n, strerror(err), name);
 			} else {
 				int back = mq_nack(q, &l);
-				rc = fail(MQCTL_RUNTIME,
-				          "cannot write message %lld (%zd bytes) to stdout: %s; %s", got,
-				          n, strerror(err),
-				          back == 0 ? "it stays in the queue and is delivered again"
-				                    : "it goes back to the queue when mqctl detaches");
+				rc = fail(
+				        MQCTL_RUNTIME,
+				        "cannot write message %lld (%zd bytes) to stdout: %s; %s",
+				        got, n, strerror(err),
+				        back == 0
+				                ? "it stays in the queue and is delivered again"
+				                : "it goes back to the queue when mqctl detaches");
 			}
 			break;
 		}
@@ -249,7 +256,8 @@ int cmd_recv(int argc, char **argv)
 			held[nheld++] = l;
 			if (nheld == (long long)st.capacity && got < count) {
 				rc = fail(MQCTL_EMPTY,
-				          "queue %s holds at most %llu messages: %lld printed, all given "
+				          "queue %s holds at most %llu messages: %lld printed, all "
+				          "given "
 				          "back",
 				          name, (unsigned long long)st.capacity, got);
 				break;
@@ -257,8 +265,9 @@ int cmd_recv(int argc, char **argv)
 		} else if (lease) {
 			while (mq_ack(q, &l) != 0) {
 				if (errno != EINTR) {
-					rc = fail(exit_for_errno(errno), "message %lld was printed but "
-					                                 "not acknowledged: %s",
+					rc = fail(exit_for_errno(errno),
+					          "message %lld was printed but "
+					          "not acknowledged: %s",
 					          got, mq_errdetail());
 					break;
 				}

@@ -113,8 +113,8 @@ static void print_table(mq_t *q, const char *name, const struct broker_view *v, 
 	printf("  waits        %" PRIu64 " blocked sends, %" PRIu64
 	       " blocked receives; found full %" PRIu64 ", found empty %" PRIu64 "\n",
 	       s->blocked_sends_total, s->blocked_recvs_total, s->full_total, s->empty_total);
-	printf("  leases       %" PRIu64 " in flight; %" PRIu64 " acked, %" PRIu64 " nacked, %" PRIu64
-	       " delivered again\n",
+	printf("  leases       %" PRIu64 " in flight; %" PRIu64 " acked, %" PRIu64
+	       " nacked, %" PRIu64 " delivered again\n",
 	       s->in_flight, s->acked_total, s->nacked_total, s->redelivered_total);
 	printf("  recoveries   %" PRIu64 " dead clients cleaned up, %" PRIu64 " lock repairs\n",
 	       s->recoveries_total, s->lock_repairs_total);
@@ -129,7 +129,8 @@ static void print_table(mq_t *q, const char *name, const struct broker_view *v, 
 		const struct mq_client_info *c = &v->clients[i];
 		char oldest[32] = "-";
 		if (c->in_flight)
-			snprintf(oldest, sizeof(oldest), "%.1f s", (double)c->oldest_lease_age_ns / 1e9);
+			snprintf(oldest, sizeof(oldest), "%.1f s",
+			         (double)c->oldest_lease_age_ns / 1e9);
 		printf("  %8d  %-8s  %-5s  %12" PRIu64 "  %12" PRIu64 "  %9" PRIu64 "  %10s\n",
 		       (int)c->pid, render_role(c->role), c->alive ? "yes" : "no", c->sent_total,
 		       c->received_total, c->in_flight, oldest);

@@ -1,4 +1,5 @@
-/* test_migrate.c - mqbroker moves the messages of a layout 1 queue (libmq 0.1) into a layout 2 one (broker/migrate.c). */
+/* test_migrate.c - mqbroker moves the messages of a layout 1 queue (libmq 0.1) into a layout 2 one
+ * (broker/migrate.c). */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -148,8 +149,10 @@ START_TEST(test_refused_while_in_use)
 	pid_t pid = fork();
 	if (pid == 0) {
 		int fd = open(qpath, O_RDWR);
-		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
-		                   .l_start = (INT64_C(1) << 40) + 3, .l_len = 1};
+		struct flock fl = {.l_type = F_WRLCK,
+		                   .l_whence = SEEK_SET,
+		                   .l_start = (INT64_C(1) << 40) + 3,
+		                   .l_len = 1};
 		if (fd < 0 || fcntl(fd, F_OFD_SETLK, &fl) != 0)
 			_exit(1);
 		(void)!write(ready[1], "x", 1);
