@@ -114,7 +114,7 @@ for p in "${PACKAGES[@]}"; do
 done
 BROKER=/usr/sbin/mqbroker
 [ -x $BROKER ] && [ -x /usr/bin/mqctl ] || fail "no /usr/sbin/mqbroker or /usr/bin/mqctl after install"
-objdump -p "/usr/lib/$multiarch/libmq.so.2" | grep -qE 'SONAME +libmq\.so\.1$' || fail "libmq.so.2 has another SONAME"
+objdump -p "/usr/lib/$multiarch/libmq.so.2" | grep -qE 'SONAME +libmq\.so\.2$' || fail "libmq.so.2 has another SONAME"
 ldconfig -p | grep -qF "libmq.so.2 (" || fail "libmq.so.2 is not in the ldconfig cache (trigger)"
 
 # The group mq and the service user mqbroker (a system user in mq, no login).
@@ -174,7 +174,7 @@ for prog in api_c_pc api_cxx_pc user/api_c user/api_cxx user/api_static; do
 	grep -q 'all checks passed' "$TMP/api.out" || fail "$prog: $(cat "$TMP/api.out")"
 done
 # (/lib is /usr/lib on a merged-/usr system; the loader's cache may say either)
-ldd "$TMP/user/api_c" | grep -qE "libmq\.so\.1 => (/usr)?/lib/$multiarch/libmq\.so\.1 " ||
+ldd "$TMP/user/api_c" | grep -qE "libmq\.so\.2 => (/usr)?/lib/$multiarch/libmq\.so\.2 " ||
 	fail "api_c does not load the packaged libmq.so.2: $(ldd "$TMP/user/api_c")"
 ! ldd "$TMP/user/api_static" | grep -qF libmq || fail "api_static (libmq::static) still loads libmq.so"
 grep -q '(C++)' <("$TMP/user/api_cxx") || fail "api_cxx was not compiled as C++"
