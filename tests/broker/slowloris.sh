@@ -16,8 +16,10 @@ fi
 cat "$TMP/probes.out" >&2
 probes=$(grep -c '^probe ' "$TMP/probes.out")
 [ "$probes" -ge $((SECONDS_RUN / 2 - 1)) ] || fail "only $probes probes ran"
-bad=$(grep '^probe ' "$TMP/probes.out" | awk '$3 != "200" || $2 > 1000' | wc -l)
-[ "$bad" -eq 0 ] || fail "$bad of $probes /healthz probes failed or took over 1 s: $(grep '^probe ' "$TMP/probes.out" | tr '\n' ';')"
+# Locked out means refused or no answer within the probe's 5 s; the times are
+# printed for the record (a timed assertion would only measure the machine).
+bad=$(grep '^probe ' "$TMP/probes.out" | awk '$3 != "200"' | wc -l)
+[ "$bad" -eq 0 ] || fail "$bad of $probes /healthz probes got no answer: $(grep '^probe ' "$TMP/probes.out" | tr '\n' ';')"
 # The trickling connections do not stay for ever: the header deadline drops them.
 dropped=$(sed -n 's/^dropped //p' "$TMP/probes.out")
 [ "$dropped" -gt 0 ] || fail "no trickling connection was ever dropped (no header deadline?)"
