@@ -15,7 +15,7 @@ fi
 "$PYTHON" "$(dirname "$0")/slowloris.py" "$BPORT" "$SECONDS_RUN" 1000 >"$TMP/probes.out"
 cat "$TMP/probes.out" >&2
 probes=$(grep -c '^probe ' "$TMP/probes.out")
-[ "$probes" -ge $((SECONDS_RUN / 2 - 1)) ] || fail "only $probes probes ran"
+[ "$probes" -ge 3 ] || fail "only $probes probes ran"
 # Locked out means refused or no answer within the probe's 5 s; the times are
 # printed for the record (a timed assertion would only measure the machine).
 bad=$(grep '^probe ' "$TMP/probes.out" | awk '$3 != "200"' | wc -l)
