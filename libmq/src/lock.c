@@ -19,6 +19,10 @@
 #define LOCK_SLICE_MIN_MS 1
 #define LOCK_SLICE_MAX_MS 10
 
+/* How long a lock word may name a live client that says it holds nothing
+ * before a waiter takes the lock over. */
+#define LOCK_FORGED_MS 200
+
 const char *side_name(const struct mq *q, const struct mq_side *side)
 {
 	return side == &q->shm->send ? "send" : "receive";
@@ -74,6 +78,18 @@ void token_describe(struct mq *q, uint32_t token, char *buf, size_t len)
 		snprintf(buf, len, "nobody (garbage 0x%x)", token);
 }
 
+/* holder_says_held: whether the live holder named by TOKEN says it holds
+ * SIDE's lock (OWN: it is us). The broker does not say: taken as held. */
+static bool holder_says_held(struct mq *q, struct mq_side *side, uint32_t token, bool own)
+{
+	if (own)
+		return mq_load_relaxed(lock_holds(q, side)) != 0;
+	unsigned slot = token & MQ_TOKEN_SLOT_MASK;
+	if (slot == 0 || slot > MQ_CLIENTS_MAX)
+		return true;
+	return mq_load_relaxed(&q->shm->clients[slot - 1].holding[side != &q->shm->send]) != 0;
+}
+
 static bool interrupted(struct mq *q, int64_t intr0)
 {
 	return intr0 != LOCK_NO_INTR && intr_pending(q, (uint32_t)intr0);
@@ -87,7 +103,7 @@ static bool interrupted(struct mq *q, int64_t intr0)
 int lock_taken(struct mq *q, struct mq_side *side, bool takeover)
 {
 	/* A plain store, no read-modify-write: the fast path stays as it was. */
-	mq_store_relaxed(lock_holds(q, side), 1);
+	lock_mark(q, side, 1);
 	if (takeover)
 		mq_add_relaxed(&q->shm->lock_repairs, 1);
 	if (mq_load_acquire(&side->intent.op) == MQ_OP_NONE || repair_side(q, side) == 0)
@@ -139,7 +155,7 @@ int lock_take_slow(struct mq *q, struct mq_side *side, const struct timespec *dl
 	 * so that our release wakes whoever else sleeps (the futex mutex of
 	 * Drepper's "Futexes are tricky"). */
 	int slice = LOCK_SLICE_MIN_MS;
-	int forged = 0; /* slices our own token sat in the word while we held nothing */
+	int64_t forged_since = 0; /* since when a live holder says it holds nothing */
 	for (;;) {
 		cur = mq_load_relaxed(w);
 		if ((cur & MQ_TOKEN_MASK) == 0) {
@@ -177,15 +193,27 @@ int lock_take_slow(struct mq *q, struct mq_side *side, const struct timespec *dl
 			          q->name, side_name(q, side));
 			return EINTR;
 		}
-		if (mq_load_relaxed(w) != seen)
+		if (mq_load_relaxed(w) != seen) {
+			forged_since = 0;
 			continue; /* released or changed hands: look again */
-		/* Still the same holder after a slice: is it alive? Our own
-		 * token is alive only while a thread of ours holds the lock (the
-		 * flag is set just after the CAS, so it must stay clear for two
-		 * slices in a row before the word counts as forged). */
+		}
+		/* Still the same holder after a slice: is it alive, and does it
+		 * say it holds the lock? (Our own token: only while a thread of
+		 * ours does.) */
 		bool own = (seen & MQ_TOKEN_MASK) == me;
-		forged = own && !mq_load_relaxed(lock_holds(q, side)) ? forged + 1 : 0;
-		if (own ? forged >= 2 : !token_live(q, seen)) {
+		bool dead = !own && !token_live(q, seen);
+		/* A live holder that does not say it holds the lock: a word
+		 * written there by a peer (or restored after it was let go) --
+		 * or a holder caught between its CAS and saying so. Only if that
+		 * lasts LOCK_FORGED_MS with the word unchanged is it taken over
+		 * (a holder robbed that way finds out at its commit: EPROTO). */
+		int64_t now = wait_now_ns();
+		if (dead || holder_says_held(q, side, seen, own))
+			forged_since = 0;
+		else if (!forged_since)
+			forged_since = now;
+		if (dead ||
+		    (forged_since && now - forged_since >= (int64_t)LOCK_FORGED_MS * 1000000)) {
 			uint32_t expect = seen;
 			if (atomic_compare_exchange_strong_explicit(
 			            w, &expect, me | MQ_LOCK_WAITERS, memory_order_acquire,
@@ -203,7 +231,7 @@ int lock_take_slow(struct mq *q, struct mq_side *side, const struct timespec *dl
 int lock_release_slow(struct mq *q, struct mq_side *side)
 {
 	_Atomic uint32_t *w = &side->lock;
-	mq_store_relaxed(lock_holds(q, side), 0);
+	lock_mark(q, side, 0);
 	uint32_t cur = mq_load_relaxed(w);
 	for (;;) {
 		if ((cur & MQ_TOKEN_MASK) != q->token) {

@@ -45,6 +45,17 @@ static inline _Atomic int *lock_holds(struct mq *q, struct mq_side *side)
 	return side == &q->shm->send ? &q->holds_send : &q->holds_recv;
 }
 
+/* lock_mark: say (V 1) or unsay (V 0) that this handle holds SIDE's lock: in
+ * the process (a forged own token) and in its client entry (for waiters in
+ * other processes). Plain stores to lines this handle writes anyway. */
+static inline void lock_mark(struct mq *q, struct mq_side *side, int v)
+{
+	atomic_store_explicit(lock_holds(q, side), v, memory_order_relaxed);
+	if (q->client >= 0)
+		atomic_store_explicit(&q->shm->clients[q->client].holding[side != &q->shm->send],
+		                      (uint8_t)v, memory_order_relaxed);
+}
+
 static inline int lock_take(struct mq *q, struct mq_side *side, const struct timespec *dl,
                             int64_t intr0)
 {
@@ -54,7 +65,7 @@ static inline int lock_take(struct mq *q, struct mq_side *side, const struct tim
 	if (q->token &&
 	    atomic_compare_exchange_strong_explicit(&side->lock, &cur, q->token,
 	                                            memory_order_acquire, memory_order_relaxed)) {
-		atomic_store_explicit(lock_holds(q, side), 1, memory_order_relaxed);
+		lock_mark(q, side, 1);
 		if (atomic_load_explicit(&side->intent.op, memory_order_acquire) == 0)
 			return 0;
 		return lock_taken(q, side, false);
@@ -69,7 +80,7 @@ int lock_release_slow(struct mq *q, struct mq_side *side);
 
 static inline int lock_release(struct mq *q, struct mq_side *side)
 {
-	atomic_store_explicit(lock_holds(q, side), 0, memory_order_relaxed);
+	lock_mark(q, side, 0);
 	uint32_t cur = q->token;
 	/* Nobody waits and nobody took it from us: one CAS (pairs with the
 	 * acquire CAS in lock_take). */

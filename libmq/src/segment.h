@@ -118,7 +118,12 @@ struct mq_client_slot {
 	 * cannot make its occupant's tokens look foreign (token_live accepts a
 	 * token matching either copy, while the liveness lock is held). */
 	_Atomic uint32_t gen_copy;
-	uint32_t pad;
+	/* Whether it holds the send [0] / receive [1] lock now, set just after
+	 * taking it and cleared just before letting go: a lock word naming a
+	 * live client that holds nothing (written there by a peer) is taken
+	 * over once this stays clear for two waits in a row. */
+	_Atomic uint8_t holding[2];
+	uint8_t pad[2];
 	uint64_t reserved[3];
 } MQ_ALIGNED;
 
