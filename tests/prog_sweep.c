@@ -70,8 +70,11 @@ static void outcome(int who, int ok, int err, int64_t elapsed, const char *call)
 	else if (err == ETIMEDOUT)
 		atomic_fetch_add(&sh->etimedout, 1);
 	else if (atomic_fetch_add(&sh->other, 1) == 0)
-		snprintf(sh->first_other, sizeof(sh->first_other), "%s: %s (%s)", call,
-		         strerror(err), mq_errdetail());
+		snprintf(sh->first_other, sizeof(sh->first_other),
+		         "%s: %s (%s), during the case offset %llu value 0x%llx", call,
+		         strerror(err), mq_errdetail(),
+		         (unsigned long long)atomic_load(&sh->case_off),
+		         (unsigned long long)atomic_load(&sh->case_val));
 }
 
 static void producer(int id)

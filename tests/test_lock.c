@@ -137,6 +137,11 @@ static struct holder stopped_holder(unsigned char *raw)
 	ck_assert_int_eq(waitpid(pid, &st, WUNTRACED), pid);
 	ck_assert(WIFSTOPPED(st));
 	struct holder h = {pid, token_of(raw, pid)};
+	/* A holder that holds: its entry says so for both locks (a lock word
+	 * naming a live client that says it holds nothing is taken over after
+	 * a while, as a forged one). */
+	unsigned slot = (h.token & MQ_TOKEN_SLOT_MASK) - 1;
+	set_word(raw, CLIENT_OFF(slot, holding), 0x0101);
 	return h;
 }
 
@@ -426,6 +431,44 @@ START_TEST(test_live_holder_timeout_then_killed_holder_taken_over)
 	struct mq_reaped r;
 	ck_assert_int_eq(mq_reap(q, &r, 1, 1000), 1);
 	assert_sound(q);
+	raw_unmap(raw);
+	destroy(q);
+}
+END_TEST
+
+/* A lock word naming a live client whose entry says it holds nothing (a
+ * word a peer wrote there, or restored after its holder let go) is taken
+ * over once that lasted 200 ms, even across calls with shorter timeouts. */
+START_TEST(test_live_client_holding_nothing_taken_over)
+{
+	int side = side_of(_i);
+	mq_t *q = create_geo(_i, 4);
+	unsigned char *raw = raw_map();
+	struct holder h = stopped_holder(raw);
+	unsigned slot = (h.token & MQ_TOKEN_SLOT_MASK) - 1;
+	set_word(raw, CLIENT_OFF(slot, holding), 0); /* it says: nothing held */
+	if (side)
+		send_text(q, "x");
+	set_word(raw, lock_off(side), h.token);
+	uint64_t r0 = repairs(q);
+	double t0 = now_ms();
+	long rc = -1;
+	int calls = 0;
+	while (rc < 0 && now_ms() - t0 < 2000) {
+		rc = side_call(q, side, 50); /* timeouts shorter than the 200 ms */
+		calls++;
+		if (rc < 0)
+			ck_assert_msg(errno == ETIMEDOUT, "errno %d (%s)", errno, mq_errdetail());
+	}
+	double elapsed = now_ms() - t0;
+	ck_assert_msg(rc == (side ? 1 : 0),
+	              "%s lock word of a live client holding nothing: %ld "
+	              "after %.0f ms (%s)",
+	              side_name(side), rc, elapsed, mq_errdetail());
+	ck_assert_msg(elapsed >= 190 && calls > 1, "taken over after %.0f ms, %d calls", elapsed,
+	              calls);
+	ck_assert_uint_eq(repairs(q), r0 + 1);
+	kill_child(h.pid);
 	raw_unmap(raw);
 	destroy(q);
 }
@@ -1059,6 +1102,7 @@ static Suite *lock_suite(void)
 	tcase_add_loop_test(tc, test_live_holder_timeout_then_killed_holder_taken_over, 0, 4);
 	tcase_add_loop_test(tc, test_live_holder_timeout_zero_does_not_block, 0, 4);
 	tcase_add_loop_test(tc, test_live_holder_long_spin_respects_timeout, 0, 4);
+	tcase_add_loop_test(tc, test_live_client_holding_nothing_taken_over, 0, 4);
 
 	tc = new_tcase(s, "interrupt");
 	tcase_add_loop_test(tc, test_signal_handler_interrupt_stops_blocked_call, 0, 16);

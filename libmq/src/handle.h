@@ -49,6 +49,11 @@ struct mq {
 	/* Whether a thread of this process holds each side's lock: a lock word
 	 * that shows our token while we hold nothing was forged. */
 	_Atomic int holds_send, holds_recv;
+	/* Per side: a lock word naming a live client that says it holds
+	 * nothing, and since when this handle has seen it so (lock.c), kept
+	 * across calls so that short timeouts do not restart the clock. */
+	_Atomic uint32_t forged_word[2];
+	_Atomic int64_t forged_since[2], forged_last[2];
 	char name[MQ_NAME_MAX + 1];
 };
 

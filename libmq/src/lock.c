@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "atomics.h"
 #include "client.h"
@@ -22,6 +23,11 @@
 /* How long a lock word may name a live client that says it holds nothing
  * before a waiter takes the lock over. */
 #define LOCK_FORGED_MS 200
+
+/* The longest gap between two sightings of such a word that still counts as
+ * one continuous sighting (a waiter looks at least every LOCK_SLICE_MAX_MS
+ * while it waits; calls with short timeouts come back within this). */
+#define LOCK_FORGED_GAP_MS 50
 
 const char *side_name(const struct mq *q, const struct mq_side *side)
 {
@@ -106,7 +112,21 @@ int lock_taken(struct mq *q, struct mq_side *side, bool takeover)
 	lock_mark(q, side, 1);
 	if (takeover)
 		mq_add_relaxed(&q->shm->lock_repairs, 1);
-	if (mq_load_acquire(&side->intent.op) == MQ_OP_NONE || repair_side(q, side) == 0)
+	uint32_t op = mq_load_acquire(&side->intent.op);
+	if (op != MQ_OP_NONE && takeover) {
+		/* Taken from a holder that looked dead or forged: if it is in
+		 * fact still at work (its word was overwritten by a peer), its
+		 * operation finishes within microseconds. Look again after a
+		 * moment before finishing it ourselves, so that it is not done
+		 * twice. */
+		uint64_t pos = mq_load_relaxed(&side->intent.pos);
+		struct timespec pause = {0, 2 * 1000 * 1000};
+		nanosleep(&pause, NULL);
+		if (mq_load_acquire(&side->intent.op) != op ||
+		    mq_load_relaxed(&side->intent.pos) != pos)
+			op = MQ_OP_NONE; /* finished (or moved on) by its live holder */
+	}
+	if (op == MQ_OP_NONE || repair_side(q, side) == 0)
 		return 0;
 	int err = errno;
 	lock_release(q, side);
@@ -155,7 +175,7 @@ int lock_take_slow(struct mq *q, struct mq_side *side, const struct timespec *dl
 	 * so that our release wakes whoever else sleeps (the futex mutex of
 	 * Drepper's "Futexes are tricky"). */
 	int slice = LOCK_SLICE_MIN_MS;
-	int64_t forged_since = 0; /* since when a live holder says it holds nothing */
+	int own_forged = 0; /* slices our own token sat in the word while we held nothing */
 	for (;;) {
 		cur = mq_load_relaxed(w);
 		if ((cur & MQ_TOKEN_MASK) == 0) {
@@ -194,7 +214,7 @@ int lock_take_slow(struct mq *q, struct mq_side *side, const struct timespec *dl
 			return EINTR;
 		}
 		if (mq_load_relaxed(w) != seen) {
-			forged_since = 0;
+			own_forged = 0;
 			continue; /* released or changed hands: look again */
 		}
 		/* Still the same holder after a slice: is it alive, and does it
@@ -208,12 +228,30 @@ int lock_take_slow(struct mq *q, struct mq_side *side, const struct timespec *dl
 		 * lasts LOCK_FORGED_MS with the word unchanged is it taken over
 		 * (a holder robbed that way finds out at its commit: EPROTO). */
 		int64_t now = wait_now_ns();
-		if (dead || holder_says_held(q, side, seen, own))
-			forged_since = 0;
-		else if (!forged_since)
-			forged_since = now;
-		if (dead ||
-		    (forged_since && now - forged_since >= (int64_t)LOCK_FORGED_MS * 1000000)) {
+		int si = side != &q->shm->send;
+		bool forged = false;
+		if (!dead && !holder_says_held(q, side, seen, own)) {
+			/* Our own word: our threads' flag is exact, two slices
+			 * suffice. Another's: timed across calls. */
+			if (own) {
+				forged = ++own_forged >= 2;
+			} else if (mq_load_relaxed(&q->forged_word[si]) != (seen & MQ_TOKEN_MASK) ||
+			           now - mq_load_relaxed(&q->forged_last[si]) >
+			                   (int64_t)LOCK_FORGED_GAP_MS * 1000000) {
+				/* a new sighting, or not a continuous one: start over */
+				mq_store_relaxed(&q->forged_since[si], now);
+				mq_store_relaxed(&q->forged_word[si], seen & MQ_TOKEN_MASK);
+			} else {
+				forged = now - mq_load_relaxed(&q->forged_since[si]) >=
+				         (int64_t)LOCK_FORGED_MS * 1000000;
+			}
+			mq_store_relaxed(&q->forged_last[si], now);
+		} else {
+			own_forged = 0;
+			mq_store_relaxed(&q->forged_word[si], 0);
+		}
+		if (dead || forged) {
+			mq_store_relaxed(&q->forged_word[si], 0);
 			uint32_t expect = seen;
 			if (atomic_compare_exchange_strong_explicit(
 			            w, &expect, me | MQ_LOCK_WAITERS, memory_order_acquire,
