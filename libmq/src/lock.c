@@ -175,7 +175,6 @@ int lock_take_slow(struct mq *q, struct mq_side *side, const struct timespec *dl
 	 * so that our release wakes whoever else sleeps (the futex mutex of
 	 * Drepper's "Futexes are tricky"). */
 	int slice = LOCK_SLICE_MIN_MS;
-	int own_forged = 0; /* slices our own token sat in the word while we held nothing */
 	for (;;) {
 		cur = mq_load_relaxed(w);
 		if ((cur & MQ_TOKEN_MASK) == 0) {
@@ -213,10 +212,8 @@ int lock_take_slow(struct mq *q, struct mq_side *side, const struct timespec *dl
 			          q->name, side_name(q, side));
 			return EINTR;
 		}
-		if (mq_load_relaxed(w) != seen) {
-			own_forged = 0;
+		if (mq_load_relaxed(w) != seen)
 			continue; /* released or changed hands: look again */
-		}
 		/* Still the same holder after a slice: is it alive, and does it
 		 * say it holds the lock? (Our own token: only while a thread of
 		 * ours does.) */
@@ -231,13 +228,12 @@ int lock_take_slow(struct mq *q, struct mq_side *side, const struct timespec *dl
 		int si = side != &q->shm->send;
 		bool forged = false;
 		if (!dead && !holder_says_held(q, side, seen, own)) {
-			/* Our own word: our threads' flag is exact, two slices
-			 * suffice. Another's: timed across calls. */
-			if (own) {
-				forged = ++own_forged >= 2;
-			} else if (mq_load_relaxed(&q->forged_word[si]) != (seen & MQ_TOKEN_MASK) ||
-			           now - mq_load_relaxed(&q->forged_last[si]) >
-			                   (int64_t)LOCK_FORGED_GAP_MS * 1000000) {
+			/* Timed across calls, our own word as another's: a thread
+			 * of ours (or another client) may be between its CAS and
+			 * saying so for a while on a busy machine. */
+			if (mq_load_relaxed(&q->forged_word[si]) != (seen & MQ_TOKEN_MASK) ||
+			    now - mq_load_relaxed(&q->forged_last[si]) >
+			            (int64_t)LOCK_FORGED_GAP_MS * 1000000) {
 				/* a new sighting, or not a continuous one: start over */
 				mq_store_relaxed(&q->forged_since[si], now);
 				mq_store_relaxed(&q->forged_word[si], seen & MQ_TOKEN_MASK);
@@ -247,7 +243,6 @@ int lock_take_slow(struct mq *q, struct mq_side *side, const struct timespec *dl
 			}
 			mq_store_relaxed(&q->forged_last[si], now);
 		} else {
-			own_forged = 0;
 			mq_store_relaxed(&q->forged_word[si], 0);
 		}
 		if (dead || forged) {
