@@ -17,17 +17,10 @@
 #include "workloads.h"
 
 const struct transport *const transports[] = {
-        &transport_libmq,
-        &transport_libmq_nospin,
-        &transport_libmq_batch32,
-        &transport_libmq_lease,
-        &transport_mqueue,
-        &transport_pipe,
-        &transport_socketpair,
-        &transport_textbook10,
-        &transport_textbook,
-        &transport_zmq,
-        NULL,
+        &transport_libmq,       &transport_libmq_nospin, &transport_libmq_batch32,
+        &transport_libmq_lease, &transport_libmq_zcopy,  &transport_mqueue,
+        &transport_pipe,        &transport_socketpair,   &transport_textbook10,
+        &transport_textbook,    &transport_zmq,          NULL,
 };
 
 /* The limits: rows that are not transports. */
@@ -82,7 +75,7 @@ static void usage(FILE *f)
 	        "                     rtt64, 1 MiB blocks for memcpy; 4+4 splits N over "
 	        "producers)\n"
 	        "  --capacity N       queue depth in messages for 64 B and 4 KiB (default 1024)\n"
-	        "  --capacity-1m N    queue depth for 1 MiB messages (default 16)\n"
+	        "  --capacity-1m N    queue depth for 1 MiB messages (default 64)\n"
 	        "  --spin-us N        libmq spin before sleeping, for the \"libmq\" rows (default "
 	        "%u;\n"
 	        "                     \"libmq-nospin\" always uses 0)\n"
@@ -579,14 +572,14 @@ int main(int argc, char **argv)
 	                    .reps = 5,
 	                    .seconds = 0.5,
 	                    .capacity = 1024,
-	                    .capacity_1m = 16,
+	                    .capacity_1m = 64,
 	                    .spin_us = MQ_DEFAULT_SPIN_US};
 	parse_options(argc, argv, &o);
 	if (o.smoke) {
 		o.reps = 1;
 		if (o.capacity == 1024)
 			o.capacity = 8;
-		if (o.capacity_1m == 16)
+		if (o.capacity_1m == 64)
 			o.capacity_1m = 4;
 	}
 	if (o.queue[0])

@@ -36,6 +36,12 @@ void *msg_alloc(size_t len);
 /* msg_stamp: write a message of LEN (>= MSG_MIN_SIZE) bytes into BUF. */
 void msg_stamp(void *buf, size_t len, uint32_t kind, uint32_t src, uint64_t seq);
 
+/* msg_check_ends: verify only the header, the first stamped word and the last
+ * word of the LEN bytes at BUF (a zero-copy reader that looks at both ends
+ * of a message it reads in place); as msg_check otherwise. */
+int msg_check_ends(const void *buf, size_t len, uint32_t *kind, uint32_t *src, uint64_t *seq,
+                   char *err, size_t errlen);
+
 /* msg_check: verify the LEN bytes at BUF form an intact message; fill KIND,
  * SRC and SEQ from it. Returns 0, or -1 with a description in ERR. */
 int msg_check(const void *buf, size_t len, uint32_t *kind, uint32_t *src, uint64_t *seq, char *err,

@@ -70,7 +70,7 @@ struct target {
 	double pmin, pmax; /* the same ratio within each repetition: range */
 };
 
-#define NTARGETS 10
+#define NTARGETS 11
 
 static void judge(struct target *t, double ratio)
 {
@@ -145,6 +145,9 @@ static void targets_eval(struct target *t, const struct cell *cells, int n)
 	         "libmq-batch32", "libmq", W_TPUT64, W_TPUT64, 3},
 	        {"tput64_lease", "64 B mq_recv_lease + mq_ack >= 1/2 of plain mq_recv",
 	         "libmq-lease", "libmq", W_TPUT64, W_TPUT64, 0.5},
+	        {"tput1m_zcopy",
+	         "1 MiB zero-copy (reserve/commit, peek/ack) >= 2x the copying path", "libmq-zcopy",
+	         "libmq", W_TPUT1M, W_TPUT1M, 2},
 	        {"mpmc64_no_starvation",
 	         "4+4: no process starves (each gets >= half an even share, every repetition)",
 	         "libmq", "", W_MPMC64, W_MPMC64, 0.5},

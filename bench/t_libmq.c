@@ -237,10 +237,20 @@ static int lb_flush(struct batch *b)
 	return 0;
 }
 
+/* lb_sbuf: the producer stamps each message straight into its staging
+ * buffer, as a program building a batch would. */
+static void *lb_sbuf(struct chan *c, size_t len)
+{
+	struct batch *b = c->priv;
+	(void)len; /* every message of a run has the size the buffers were made for */
+	return b->iov[b->n].iov_base;
+}
+
 static int lb_send(struct chan *c, const void *msg, size_t len)
 {
 	struct batch *b = c->priv;
-	memcpy(b->iov[b->n].iov_base, msg, len);
+	if (msg != b->iov[b->n].iov_base) /* not built in place (lb_sbuf) */
+		memcpy(b->iov[b->n].iov_base, msg, len);
 	b->iov[b->n++].iov_len = len;
 	uint32_t kind;
 	memcpy(&kind, (const unsigned char *)msg + 12, sizeof(kind)); /* payload.h's header */
@@ -249,7 +259,9 @@ static int lb_send(struct chan *c, const void *msg, size_t len)
 	return 0;
 }
 
-static ssize_t lb_recv(struct chan *c, void *buf, size_t cap)
+/* lb_rpeek: the next message of the batch taken last, read where
+ * mq_recv_batch put it (one call per BATCH messages). */
+static const void *lb_rpeek(struct chan *c, size_t *len)
 {
 	struct batch *b = c->priv;
 	if (b->next == b->n) {
@@ -257,17 +269,27 @@ static ssize_t lb_recv(struct chan *c, void *buf, size_t cap)
 			b->iov[i].iov_len = b->size;
 		int k = mq_recv_batch(b->q, b->iov, BATCH, -1);
 		if (k < 0)
-			return -1;
+			return NULL;
 		b->n = (unsigned)k;
 		b->next = 0;
 	}
 	struct iovec *m = &b->iov[b->next++];
-	if (m->iov_len > cap) {
+	*len = m->iov_len;
+	return m->iov_base;
+}
+
+static ssize_t lb_recv(struct chan *c, void *buf, size_t cap)
+{
+	size_t len;
+	const void *m = lb_rpeek(c, &len);
+	if (!m)
+		return -1;
+	if (len > cap) {
 		errno = EMSGSIZE;
 		return -1;
 	}
-	memcpy(buf, m->iov_base, m->iov_len);
-	return (ssize_t)m->iov_len;
+	memcpy(buf, m, len);
+	return (ssize_t)len;
 }
 
 static void lb_close(struct chan *c)
@@ -293,6 +315,8 @@ const struct transport transport_libmq_batch32 = {
         .recv = lb_recv,
         .close = lb_close,
         .destroy = lq_destroy,
+        .sbuf = lb_sbuf,
+        .rpeek = lb_rpeek,
 };
 
 /* ---- leases: mq_recv_lease, then mq_ack ------------------------------------ */
@@ -317,4 +341,94 @@ const struct transport transport_libmq_lease = {
         .recv = ll_recv,
         .close = lq_close,
         .destroy = lq_destroy,
+};
+
+/* ---- zero-copy: mq_reserve / mq_commit, mq_peek / mq_ack ------------------ */
+
+/* The producer reserves a chunk, writes the whole payload in it and commits
+ * it; the consumer peeks at the message in place, checks both ends and acks
+ * it. Nothing is copied by libmq. */
+struct zc {
+	mq_t *q;
+	mq_lease_t lease;
+};
+
+static int lz_open(struct chan *c, int dir, char *err, size_t errlen)
+{
+	if (lq_open(c, dir, err, errlen))
+		return -1;
+	struct zc *z = calloc(1, sizeof(*z));
+	if (!z) {
+		snprintf(err, errlen, "out of memory");
+		lq_close(c);
+		return -1;
+	}
+	z->q = c->priv;
+	c->priv = z;
+	return 0;
+}
+
+static void *lz_sbuf(struct chan *c, size_t len)
+{
+	struct zc *z = c->priv;
+	return mq_reserve(z->q, len, -1);
+}
+
+static int lz_send(struct chan *c, const void *msg, size_t len)
+{
+	struct zc *z = c->priv;
+	return mq_commit(z->q, (void *)msg, len);
+}
+
+static const void *lz_rpeek(struct chan *c, size_t *len)
+{
+	struct zc *z = c->priv;
+	return mq_peek(z->q, len, -1, &z->lease);
+}
+
+static int lz_rdone(struct chan *c)
+{
+	struct zc *z = c->priv;
+	return mq_ack(z->q, &z->lease);
+}
+
+static ssize_t lz_recv(struct chan *c, void *buf, size_t cap)
+{
+	size_t len;
+	const void *m = lz_rpeek(c, &len);
+	if (!m)
+		return -1;
+	if (len > cap) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	memcpy(buf, m, len);
+	return lz_rdone(c) ? -1 : (ssize_t)len;
+}
+
+static void lz_close(struct chan *c)
+{
+	struct zc *z = c->priv;
+	if (!z)
+		return;
+	c->priv = z->q;
+	free(z);
+	lq_close(c);
+}
+
+const struct transport transport_libmq_zcopy = {
+        .name = "libmq-zcopy",
+        .title = "libmq, zero-copy",
+        .flags = T_ZCOPY,
+        .only_w = 1u << W_TPUT1M,
+        .fifo_shared = 1,
+        .create = lq_create,
+        .open = lz_open,
+        .send = lz_send,
+        .recv = lz_recv,
+        .close = lz_close,
+        .destroy = lq_destroy,
+        .sbuf = lz_sbuf,
+        .rpeek = lz_rpeek,
+        .rdone = lz_rdone,
 };

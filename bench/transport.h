@@ -26,6 +26,9 @@ enum chan_dir { CHAN_SEND = 1, CHAN_RECV = 2 };
 /* Transport flags. */
 #define T_NOSPIN 1u /* libmq: spinning off (mq_set_spin 0) */
 #define T_CAP10  2u /* textbook: the seed's QUEUE_SIZE 10, whatever --capacity says */
+#define T_ZCOPY                                                                                    \
+	4u /* zero-copy: the producer writes the whole payload in place (every                     \
+	      byte, then the stamps); the consumer checks both ends in place */
 
 /* struct chan: one one-way channel of a run. */
 struct chan {
@@ -57,10 +60,19 @@ struct transport {
 	ssize_t (*recv)(struct chan *c, void *buf, size_t cap);
 	void (*close)(struct chan *c);
 	void (*destroy)(struct chan *c);
+	/* Optional, for transports whose messages are built and read in place
+	 * (batches, zero-copy). sbuf: where to build the next message of LEN
+	 * bytes (NULL with errno); send is then called with that pointer.
+	 * rpeek: the next message in place and its length in *LEN (NULL with
+	 * errno), valid until rdone, which gives it back (0 or -1 with errno). */
+	void *(*sbuf)(struct chan *c, size_t len);
+	const void *(*rpeek)(struct chan *c, size_t *len);
+	int (*rdone)(struct chan *c);
 };
 
 extern const struct transport transport_libmq, transport_libmq_nospin;
 extern const struct transport transport_libmq_batch32, transport_libmq_lease;
+extern const struct transport transport_libmq_zcopy;
 extern const struct transport transport_mqueue;
 extern const struct transport transport_pipe, transport_socketpair;
 extern const struct transport transport_textbook10, transport_textbook;

@@ -48,12 +48,22 @@ static const char *kind_name(uint32_t kind)
 	}
 }
 
-/* recv_one: receive one message of the run's size into BUF and check it. */
+/* recv_one: receive one message of the run's size into BUF (or read it in
+ * place, for a transport with rpeek) and check it. */
 static int recv_one(struct ctl *ctl, int idx, struct chan *c, void *buf, size_t size,
                     uint32_t *kind, uint32_t *src, uint64_t *seq)
 {
 	char err[200];
-	ssize_t n = c->t->recv(c, buf, size);
+	const struct transport *t = c->t;
+	const void *m = buf;
+	ssize_t n;
+	if (t->rpeek) {
+		size_t len = 0;
+		m = t->rpeek(c, &len);
+		n = m ? (ssize_t)len : -1;
+	} else {
+		n = t->recv(c, buf, size);
+	}
 	if (n < 0)
 		return errno == EAGAIN && c->recv_timeout_ms > 0
 		               ? 1
@@ -61,16 +71,29 @@ static int recv_one(struct ctl *ctl, int idx, struct chan *c, void *buf, size_t 
 	if ((size_t)n != size)
 		return child_fail(ctl, idx, "received a %zd-byte message, all were %zu bytes", n,
 		                  size);
-	if (msg_check(buf, size, kind, src, seq, err, sizeof(err)))
+	if ((t->flags & T_ZCOPY ? msg_check_ends : msg_check)(m, size, kind, src, seq, err,
+	                                                      sizeof(err)))
 		return child_fail(ctl, idx, "%s", err);
+	if (t->rdone && t->rdone(c) != 0)
+		return child_fail(ctl, idx, "giving back a message read in place: %s",
+		                  strerror(errno));
 	return 0;
 }
 
+/* send_msg: stamp message SEQ into BUF (or build it in place, for a
+ * transport with sbuf) and send it. */
 static int send_msg(struct ctl *ctl, int idx, struct chan *c, void *buf, size_t size, uint32_t kind,
                     uint32_t src, uint64_t seq)
 {
-	msg_stamp(buf, size, kind, src, seq);
-	if (c->t->send(c, buf, size) != 0)
+	const struct transport *t = c->t;
+	void *m = buf;
+	if (t->sbuf && !(m = t->sbuf(c, size)))
+		return child_fail(ctl, idx, "room for %s message %" PRIu64 ": %s", kind_name(kind),
+		                  seq, strerror(errno));
+	if (t->flags & T_ZCOPY)
+		memset(m, (int)(seq & 0xff), size); /* the whole payload, written in place */
+	msg_stamp(m, size, kind, src, seq);
+	if (t->send(c, m, size) != 0)
 		return child_fail(ctl, idx, "send (%s message %" PRIu64 "): %s", kind_name(kind),
 		                  seq, strerror(errno));
 	return 0;
@@ -319,7 +342,8 @@ static int ponger(struct ctl *ctl, int idx, void *arg)
 	if (out->t->open(out, CHAN_SEND, err, sizeof(err)))
 		return child_fail(ctl, idx, "%s", err);
 	/* Echo every message back unchanged; the warm-up ends with WARMEND
-	 * (not echoed) and the barrier, the run with END. */
+	 * (not echoed) and the barrier, the run with END. (Transports that read
+	 * in place, rpeek, run throughput workloads only: their only_w.) */
 	for (int phase = 0; phase < 2; phase++) {
 		uint32_t last = phase ? MSG_END : MSG_WARMEND, want = phase ? MSG_DATA : MSG_WARM;
 		for (uint64_t expect = 0;; expect++) {

@@ -377,8 +377,22 @@ int main(int argc, char **argv)
 	static struct broker b;
 	char err[1024] = "";
 	int created = 0;
-	int rc = owner_open(&o.own, &b.q, &created, err, sizeof(err));
+	int rc, waited = 0;
+	/* A libmq 0.1 queue still in use by 0.1 programs (an upgrade while they
+	 * run): wait for them rather than fail, so that a service restarted by
+	 * the package upgrade does not run into its restart limit. */
+	while ((rc = owner_open(&o.own, &b.q, &created, err, sizeof(err))) == BROKER_EXIT_SEGMENT &&
+	       errno == EBUSY && !stop_signal) {
+		if (!waited++)
+			broker_log("%s; waiting (looking again every second)", err);
+		sleep(1); /* a stop signal cuts it short */
+	}
 	if (rc != BROKER_EXIT_OK) {
+		if (waited && stop_signal) {
+			broker_log("stopping on %s while waiting for the layout 1 queue %s",
+			           strsignal(stop_signal), o.own.name);
+			return BROKER_EXIT_OK;
+		}
 		broker_log("%s", err);
 		return rc;
 	}

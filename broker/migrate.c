@@ -134,6 +134,7 @@ long migrate_v1(const char *name, mode_t mode, char *err, size_t errlen)
 		return -1;
 	}
 	long moved = -1;
+	int busy = 0; /* refused: libmq 1 processes still use it */
 	unsigned char *h = malloc(V1_HEADER);
 	unsigned char *msg = NULL;
 	mq_t *nq = NULL;
@@ -171,8 +172,9 @@ long migrate_v1(const char *name, mode_t mode, char *err, size_t errlen)
 	if (users || held_by_other(fd, V1_LOCK_BROKER, &pid)) {
 		snprintf(err, errlen,
 		         "layout 1 queue %s is still in use by %u libmq 1 process%s (e.g. pid %d): "
-		         "stop them, then start mqbroker again to move its messages",
+		         "its messages are moved once they have stopped",
 		         path, users ? users : 1, users > 1 ? "es" : "", (int)pid);
+		busy = 1;
 		goto out;
 	}
 	struct flock lk = {
@@ -248,5 +250,7 @@ out:
 	free(msg);
 	free(h);
 	close(fd);
+	if (busy)
+		errno = EBUSY; /* the caller may wait and try again */
 	return moved;
 }

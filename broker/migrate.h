@@ -13,9 +13,9 @@ int migrate_is_v1(const char *name);
  * migrate_v1: replace the layout 1 queue NAME by a layout 2 queue of the same
  * capacity and maximum message size, owner and MODE, holding its queued
  * messages in order. Refused (nothing changed) while a libmq 1 process (a
- * client or a broker) still has it open, or if anything in it does not check
- * out; the reason, naming the file, goes to ERR. Returns the number of
- * messages moved, or -1.
+ * client or a broker) still has it open (errno EBUSY: try again later), or if
+ * anything in it does not check out; the reason, naming the file, goes to
+ * ERR. Returns the number of messages moved, or -1.
  */
 long migrate_v1(const char *name, mode_t mode, char *err, size_t errlen);
 

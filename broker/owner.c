@@ -195,11 +195,13 @@ static int open_attempt(const struct owner_opts *o, mq_t **q, int *created, char
 			return BROKER_EXIT_PERMISSION;
 		}
 		if (attempt == 1 || migrate_v1(o->name, o->mode, why, sizeof(why)) < 0) {
+			int e = attempt == 1 ? EPROTO : errno; /* EBUSY: still in use */
 			snprintf(err, errlen, "%s",
 			         attempt == 1
 			                 ? "layout 1 queue: moved, but the new queue cannot be "
 			                   "opened"
 			                 : why);
+			errno = e;
 			return BROKER_EXIT_SEGMENT;
 		}
 		return open_attempt(o, q, created, err, errlen, 1);

@@ -29,6 +29,15 @@ elif [ "$rc" -ne 0 ]; then
 	exit "$rc"
 fi
 
+step "Debian packages: upgrade from 0.1 (layout 1 queue with messages, a 0.1 client attached)"
+rc=0
+tests/packaging/test_upgrade.sh "$root/deb" || rc=$?
+if [ "$rc" -eq 77 ]; then
+	echo "note: the upgrade test was skipped (needs root and the git history of 0.1)" >&2
+elif [ "$rc" -ne 0 ]; then
+	exit "$rc"
+fi
+
 step "ASan+UBSan build and ctest"
 cmake -S . -B "$root/asan" -DMQ_WERROR=ON -DMQ_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug
 cmake --build "$root/asan" -j"$jobs"

@@ -164,6 +164,7 @@ START_TEST(test_refused_while_in_use)
 	char err[512];
 	ck_assert_int_eq(migrate_v1(qname, 0600, err, sizeof(err)), -1);
 	ck_assert_msg(strstr(err, "still in use by 1 libmq 1 process"), "%s", err);
+	ck_assert_int_eq(errno, EBUSY);
 	ck_assert_int_eq(migrate_is_v1(qname), 1);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);

@@ -121,7 +121,7 @@ struct mq_client_slot {
 	/* Whether it holds the send [0] / receive [1] lock now, set just after
 	 * taking it and cleared just before letting go: a lock word naming a
 	 * live client that holds nothing (written there by a peer) is taken
-	 * over once this stays clear for two waits in a row. */
+	 * over once this stays clear for 200 ms of continuous sightings. */
 	_Atomic uint8_t holding[2];
 	uint8_t pad[2];
 	uint64_t reserved[3];
