@@ -344,5 +344,14 @@ static inline void wake_producers(struct mq *q)
 {
 	wait_wake(&q->shm->not_full);
 }
+/* The same, right after a side lock's release (wait_wake_fenced). */
+static inline void wake_consumers_released(struct mq *q)
+{
+	wait_wake_fenced(&q->shm->not_empty);
+}
+static inline void wake_producers_released(struct mq *q)
+{
+	wait_wake_fenced(&q->shm->not_full);
+}
 
 #endif /* LIBMQ_OPS_H */

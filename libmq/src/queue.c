@@ -216,7 +216,11 @@ static int send_msgs(struct mq *q, const char *call, const struct iovec *msgs, u
 		if (k < 0)
 			return lock_busy(timeout_ms);
 		if (k > 0) {
-			wake_consumers(q);
+			/* A FIFO send ends with the release of the send lock. */
+			if (handle_lifo(q))
+				wake_consumers(q);
+			else
+				wake_consumers_released(q);
 			if (handle_check(q, false))
 				return -1; /* the file shrank under us: what we sent is lost */
 			return k;
@@ -417,7 +421,12 @@ static int recv_msgs(struct mq *q, const char *call, struct iovec *bufs, unsigne
 			if (k < 0)
 				return lock_busy(timeout_ms);
 			if (k > 0) {
-				wake_producers(q);
+				/* A FIFO receive ends with the release of the
+				 * receive lock. */
+				if (handle_lifo(q))
+					wake_producers(q);
+				else
+					wake_producers_released(q);
 				if (handle_check(q, false))
 					return -1; /* the file shrank under us: the copy is garbage
 					            */

@@ -65,6 +65,25 @@ static inline void wait_wake(_Atomic uint32_t *word)
 		wait_wake_slow(word);
 }
 
+/* wait_wake_fenced: wait_wake for a caller whose last store to the segment
+ * was followed by a locked RMW (the release of a side lock, which it has just
+ * done). On x86 every locked instruction is a full barrier: the commit is
+ * visible to all before this load is performed, so a plain load decides as
+ * the RMW would (a sleeper's fetch_or either comes before it, and we see bit
+ * 0, or after it, and the sleeper's re-check sees the commit), without a
+ * second locked instruction per call and without pulling WORD's line out of
+ * a sleeper's cache. Elsewhere it is wait_wake. */
+static inline void wait_wake_fenced(_Atomic uint32_t *word)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	atomic_signal_fence(memory_order_seq_cst); /* the compiler keeps it after the release */
+	if (atomic_load_explicit(word, memory_order_relaxed) & 1u)
+		wait_wake_slow(word);
+#else
+	wait_wake(word);
+#endif
+}
+
 /* wait_ms_left: milliseconds until DL (NULL: INT32_MAX), at least 0. */
 int wait_ms_left(const struct timespec *dl);
 
