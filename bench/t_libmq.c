@@ -278,20 +278,6 @@ static const void *lb_rpeek(struct chan *c, size_t *len)
 	return m->iov_base;
 }
 
-static ssize_t lb_recv(struct chan *c, void *buf, size_t cap)
-{
-	size_t len;
-	const void *m = lb_rpeek(c, &len);
-	if (!m)
-		return -1;
-	if (len > cap) {
-		errno = EMSGSIZE;
-		return -1;
-	}
-	memcpy(buf, m, len);
-	return (ssize_t)len;
-}
-
 static void lb_close(struct chan *c)
 {
 	struct batch *b = c->priv;
@@ -312,7 +298,6 @@ const struct transport transport_libmq_batch32 = {
         .create = lq_create,
         .open = lb_open,
         .send = lb_send,
-        .recv = lb_recv,
         .close = lb_close,
         .destroy = lq_destroy,
         .sbuf = lb_sbuf,
@@ -392,20 +377,6 @@ static int lz_rdone(struct chan *c)
 	return mq_ack(z->q, &z->lease);
 }
 
-static ssize_t lz_recv(struct chan *c, void *buf, size_t cap)
-{
-	size_t len;
-	const void *m = lz_rpeek(c, &len);
-	if (!m)
-		return -1;
-	if (len > cap) {
-		errno = EMSGSIZE;
-		return -1;
-	}
-	memcpy(buf, m, len);
-	return lz_rdone(c) ? -1 : (ssize_t)len;
-}
-
 static void lz_close(struct chan *c)
 {
 	struct zc *z = c->priv;
@@ -425,7 +396,6 @@ const struct transport transport_libmq_zcopy = {
         .create = lq_create,
         .open = lz_open,
         .send = lz_send,
-        .recv = lz_recv,
         .close = lz_close,
         .destroy = lq_destroy,
         .sbuf = lz_sbuf,

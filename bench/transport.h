@@ -64,7 +64,8 @@ struct transport {
 	 * (batches, zero-copy). sbuf: where to build the next message of LEN
 	 * bytes (NULL with errno); send is then called with that pointer.
 	 * rpeek: the next message in place and its length in *LEN (NULL with
-	 * errno), valid until rdone, which gives it back (0 or -1 with errno). */
+	 * errno), valid until rdone, which gives it back (0 or -1 with errno);
+	 * recv is then not used (NULL). */
 	void *(*sbuf)(struct chan *c, size_t len);
 	const void *(*rpeek)(struct chan *c, size_t *len);
 	int (*rdone)(struct chan *c);

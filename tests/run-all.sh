@@ -18,25 +18,26 @@ cmake --build "$root/plain" -j"$jobs"
 ctest --test-dir "$root/plain" --output-on-failure
 [ "${1:-}" = "--quick" ] && exit 0
 
+# root_test WHAT COMMAND...: a test that installs packages; exit 77 means it
+# was skipped (not root, or what it needs is missing; it says why).
+root_test() {
+	local what=$1 rc=0
+	shift
+	"$@" || rc=$?
+	if [ "$rc" -eq 77 ]; then
+		echo "note: $what was skipped (the reason is above)" >&2
+	elif [ "$rc" -ne 0 ]; then
+		exit "$rc"
+	fi
+}
+
 step "Debian packages: build, lintian, install, use, remove, purge"
 # As root only (it installs the packages system-wide and removes them again);
 # tests/packaging/test_packages.sh says what it checks.
-rc=0
-tests/packaging/test_packages.sh "$root/deb" || rc=$?
-if [ "$rc" -eq 77 ]; then
-	echo "note: the package test was skipped: it needs root" >&2
-elif [ "$rc" -ne 0 ]; then
-	exit "$rc"
-fi
+root_test "the package test" tests/packaging/test_packages.sh "$root/deb"
 
 step "Debian packages: upgrade from 0.1 (layout 1 queue with messages, a 0.1 client attached)"
-rc=0
-tests/packaging/test_upgrade.sh "$root/deb" || rc=$?
-if [ "$rc" -eq 77 ]; then
-	echo "note: the upgrade test was skipped (needs root and the git history of 0.1)" >&2
-elif [ "$rc" -ne 0 ]; then
-	exit "$rc"
-fi
+root_test "the upgrade test" tests/packaging/test_upgrade.sh "$root/deb"
 
 step "ASan+UBSan build and ctest"
 cmake -S . -B "$root/asan" -DMQ_WERROR=ON -DMQ_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug
