@@ -113,12 +113,13 @@ int lock_taken(struct mq *q, struct mq_side *side, bool takeover)
 	if (takeover)
 		mq_add_relaxed(&q->shm->lock_repairs, 1);
 	uint32_t op = mq_load_acquire(&side->intent.op);
-	if (op != MQ_OP_NONE && takeover) {
-		/* Taken from a holder that looked dead or forged: if it is in
-		 * fact still at work (its word was overwritten by a peer), its
-		 * operation finishes within microseconds. Look again after a
-		 * moment before finishing it ourselves, so that it is not done
-		 * twice. */
+	if (op != MQ_OP_NONE) {
+		/* An operation in progress: taken from a holder that looked dead
+		 * or forged, or found free with a record a holder never ended (a
+		 * peer zeroed its word). Either way the holder may in fact still
+		 * be at work, and then its operation finishes within
+		 * microseconds. Look again after a moment before finishing it
+		 * ourselves, so that it is not done twice. */
 		uint64_t pos = mq_load_relaxed(&side->intent.pos);
 		struct timespec pause = {0, 2 * 1000 * 1000};
 		nanosleep(&pause, NULL);
