@@ -253,6 +253,48 @@ int mq_recv_batch(mq_t *q, struct iovec *bufs, unsigned n, int timeout_ms)
 int mq_interrupt(mq_t *q) MQ_SYMBOL(libmq_interrupt);
 
 /*
+ * mq_pollfd: a descriptor for an event loop (epoll, poll, select, libuv's
+ * uv_poll_t, GLib, Boost.Asio ...) that becomes readable when the condition
+ * in EVENTS may hold: MQ_POLLIN a message may be waiting, MQ_POLLOUT there
+ * may be room, or both (readable when either may hold). Returns the
+ * descriptor, or -1 with errno: EINVAL (Q NULL, EVENTS not one of those, an
+ * observer handle), EMFILE/ENFILE, or the error of starting its thread.
+ *
+ * The descriptor belongs to the handle: the same one is returned for the
+ * same EVENTS; mq_detach closes it (do not close it yourself, and take it
+ * out of your epoll set before mq_detach). Only wait for it to be readable;
+ * never read from or write to it.
+ *
+ * Level-triggered: once readable it stays readable until this handle makes
+ * a call with timeout 0 that finds the queue empty (mq_recv, mq_recv_batch,
+ * mq_recv_lease, mq_peek: EAGAIN, for MQ_POLLIN) or full (mq_send,
+ * mq_send_batch, mq_reserve: EAGAIN, for MQ_POLLOUT). So after each wake-up:
+ *
+ *     while ((n = mq_recv(q, buf, cap, 0)) >= 0)   // timeout 0
+ *             handle(buf, n);
+ *     if (errno != EAGAIN) error();                 // EPROTO, EMSGSIZE ...
+ *
+ * A message that arrives at any time after that EAGAIN makes the descriptor
+ * readable again: no wake-up is lost and an empty queue gives none. It works
+ * with poll, select and epoll, level-triggered (EPOLLIN) or edge-triggered
+ * (EPOLLET: each time the condition holds again is a new edge), from several
+ * threads and processes at once (each with its own handle). Draining with
+ * blocking calls, or stopping before EAGAIN, leaves it readable.
+ *
+ * How: the first mq_pollfd starts a thread in this process (one per
+ * direction) that sleeps on the queue like a blocked mq_recv and writes an
+ * eventfd when the condition holds; it blocks all signals. A producer pays a
+ * system call only while such a thread actually sleeps (as for a blocked
+ * consumer); nothing at all if nobody polls. A client that dies holding
+ * leased messages makes the descriptor readable within 200 ms (they are
+ * delivered again); a damaged queue makes it readable, so that the next call
+ * reports EPROTO.
+ */
+#define MQ_POLLIN  0x1 /* a message may be waiting */
+#define MQ_POLLOUT 0x4 /* there may be room */
+int mq_pollfd(mq_t *q, int events) MQ_SYMBOL(libmq_pollfd);
+
+/*
  * mq_stats: fill OUT with a snapshot of the queue, without taking its locks
  * (counters are read one by one, so a busy queue's figures may be a few
  * messages apart). Returns 0, or -1 with errno EINVAL if Q or OUT is NULL.

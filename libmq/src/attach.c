@@ -16,6 +16,7 @@
 #include "guard.h"
 #include "handle.h"
 #include "ops.h"
+#include "pollfd.h"
 #include "wait.h"
 
 /* A creator publishes the magic last; an attacher that finds an all-zero
@@ -368,6 +369,7 @@ int mq_detach(mq_t *q)
 {
 	if (!q)
 		return error_set(EINVAL, "mq_detach: no queue handle");
+	pollfd_free(q); /* its threads use the mapping */
 	if (!mq_load_relaxed(&q->damaged))
 		give_back_own(q); /* leases are delivered again, reservations freed */
 	if (!mq_load_relaxed(&q->damaged))

@@ -54,6 +54,9 @@ struct mq {
 	 * across calls so that short timeouts do not restart the clock. */
 	_Atomic uint32_t forged_word[2];
 	_Atomic int64_t forged_since[2], forged_last[2];
+	/* mq_pollfd's descriptors and watcher threads (pollfd.c), NULL until
+	 * the first mq_pollfd. */
+	_Atomic(struct mq_poll *) poll;
 	char name[MQ_NAME_MAX + 1];
 };
 

@@ -30,6 +30,7 @@
 #include "interrupt.h"
 #include "lock.h"
 #include "ops.h"
+#include "pollfd.h"
 
 /* take_leased: lease the next message (at most CAP bytes; bigger: EMSGSIZE,
  * it stays queued) into *LEASE; returns its chunk, or -1 with errno. */
@@ -86,8 +87,10 @@ static int64_t take_leased(struct mq *q, const char *call, size_t cap, int timeo
 		}
 		if (!blocked) {
 			mq_add_relaxed(&s->empty_events, 1);
-			if (timeout_ms == 0)
+			if (timeout_ms == 0) {
+				pollfd_rearm(q, MQ_POLLIN);
 				return error_set(EAGAIN, "%s on %s: queue empty", call, q->name);
+			}
 			mq_add_relaxed(&s->blocked_recvs, 1);
 			blocked = 1;
 		}

@@ -53,6 +53,7 @@
 #include "error.h"
 #include "lock.h"
 #include "ops.h"
+#include "pollfd.h"
 
 /* Messages taken in one round of the receive lock by mq_recv_batch. */
 #define RECV_ROUND 64
@@ -227,10 +228,12 @@ static int send_msgs(struct mq *q, const char *call, const struct iovec *msgs, u
 		}
 		if (!blocked) {
 			mq_add_relaxed(&s->full_events, 1);
-			if (timeout_ms == 0)
+			if (timeout_ms == 0) {
+				pollfd_rearm(q, MQ_POLLOUT);
 				return error_set(EAGAIN,
 				                 "%s on %s: queue full (%" PRIu64 " messages)",
 				                 call, q->name, q->capacity);
+			}
 			mq_add_relaxed(&s->blocked_sends, 1);
 			blocked = 1;
 		}
@@ -435,8 +438,10 @@ static int recv_msgs(struct mq *q, const char *call, struct iovec *bufs, unsigne
 		}
 		if (!blocked) {
 			mq_add_relaxed(&s->empty_events, 1);
-			if (timeout_ms == 0)
+			if (timeout_ms == 0) {
+				pollfd_rearm(q, MQ_POLLIN);
 				return error_set(EAGAIN, "%s on %s: queue empty", call, q->name);
+			}
 			mq_add_relaxed(&s->blocked_recvs, 1);
 			blocked = 1;
 		}

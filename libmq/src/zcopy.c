@@ -17,6 +17,7 @@
 #include "interrupt.h"
 #include "lock.h"
 #include "ops.h"
+#include "pollfd.h"
 
 uint32_t pool_pop_lifo(struct mq *q)
 {
@@ -175,11 +176,13 @@ void *mq_reserve(mq_t *q, size_t len, int timeout_ms)
 		}
 		if (!blocked) {
 			mq_add_relaxed(&s->full_events, 1);
-			if (timeout_ms == 0)
+			if (timeout_ms == 0) {
+				pollfd_rearm(q, MQ_POLLOUT);
 				return error_null(EAGAIN,
 				                  "mq_reserve on %s: queue full (%" PRIu64
 				                  " messages)",
 				                  q->name, q->capacity);
+			}
 			mq_add_relaxed(&s->blocked_sends, 1);
 			blocked = 1;
 		}
