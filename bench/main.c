@@ -16,12 +16,23 @@
 #include "transport.h"
 #include "workloads.h"
 
+/* clang-format off */
 const struct transport *const transports[] = {
-        &transport_libmq,       &transport_libmq_nospin, &transport_libmq_batch32,
-        &transport_libmq_lease, &transport_libmq_zcopy,  &transport_mqueue,
-        &transport_pipe,        &transport_socketpair,   &transport_textbook10,
-        &transport_textbook,    &transport_zmq,          NULL,
+        &transport_libmq,
+        &transport_libmq_nospin,
+        &transport_libmq_batch32,
+        &transport_libmq_lease,
+        &transport_libmq_zcopy,
+        &transport_libmq_epoll,
+        &transport_mqueue,
+        &transport_pipe,
+        &transport_socketpair,
+        &transport_textbook10,
+        &transport_textbook,
+        &transport_zmq,
+        NULL,
 };
+/* clang-format on */
 
 /* The limits: rows that are not transports. */
 static const struct {

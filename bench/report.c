@@ -70,7 +70,7 @@ struct target {
 	double pmin, pmax; /* the same ratio within each repetition: range */
 };
 
-#define NTARGETS 11
+#define NTARGETS 12
 
 static void judge(struct target *t, double ratio)
 {
@@ -145,6 +145,9 @@ static void targets_eval(struct target *t, const struct cell *cells, int n)
 	         "libmq-batch32", "libmq", W_TPUT64, W_TPUT64, 3},
 	        {"tput64_lease", "64 B mq_recv_lease + mq_ack >= 1/2 of plain mq_recv",
 	         "libmq-lease", "libmq", W_TPUT64, W_TPUT64, 0.5},
+	        {"rtt64_epoll",
+	         "64 B round trip through an epoll loop (mq_pollfd) no worse than a pipe",
+	         "libmq-epoll", "pipe", W_RTT64, W_RTT64, 1},
 	        {"tput1m_zcopy",
 	         "1 MiB zero-copy (reserve/commit, peek/ack) >= 2x the copying path", "libmq-zcopy",
 	         "libmq", W_TPUT1M, W_TPUT1M, 2},
@@ -185,7 +188,7 @@ static void targets_eval(struct target *t, const struct cell *cells, int n)
 			figure_text(x->ref_text, sizeof(x->ref_text), r, "best of mqueue, pipe: ");
 			judge(x, median(r) / median(s));
 			paired(x, s, mq, pp, 1);
-		} else if (!strcmp(x->id, "rtt64_nospin")) {
+		} else if (!strcmp(x->id, "rtt64_nospin") || !strcmp(x->id, "rtt64_epoll")) {
 			if (r) {
 				judge(x, median(r) / median(s));
 				paired(x, s, r, NULL, 1);

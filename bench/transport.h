@@ -73,7 +73,7 @@ struct transport {
 
 extern const struct transport transport_libmq, transport_libmq_nospin;
 extern const struct transport transport_libmq_batch32, transport_libmq_lease;
-extern const struct transport transport_libmq_zcopy;
+extern const struct transport transport_libmq_zcopy, transport_libmq_epoll;
 extern const struct transport transport_mqueue;
 extern const struct transport transport_pipe, transport_socketpair;
 extern const struct transport transport_textbook10, transport_textbook;

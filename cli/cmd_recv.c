@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -202,11 +203,34 @@ int cmd_recv(int argc, char **argv)
 		queue_close(q);
 		return fail(MQCTL_RUNTIME, "out of memory");
 	}
+	/* --follow waits in one poll(2) for the queue (its mq_pollfd) and for a
+	 * stop signal (stop_fd), and takes messages with timeout 0. */
+	int qfd = follow ? mq_pollfd(q, MQ_POLLIN) : -1;
+	if (follow && qfd < 0) {
+		free(held);
+		free(buf);
+		int err = errno;
+		queue_close(q);
+		return fail(exit_for_errno(err), "%s", mq_errdetail());
+	}
+	double last = now_mono(); /* --follow --timeout: since the last message */
 	long long got = 0;
 	while ((follow || got < count) && !stop_signal) {
 		mq_lease_t l;
-		ssize_t n = lease ? mq_recv_lease(q, buf, cap, timeout, &l)
-		                  : mq_recv(q, buf, cap, timeout);
+		int t = follow ? 0 : timeout;
+		ssize_t n = lease ? mq_recv_lease(q, buf, cap, t, &l) : mq_recv(q, buf, cap, t);
+		if (n < 0 && follow && errno == EAGAIN) {
+			/* Drained (which re-armed qfd): wait for the next message,
+			 * a stop signal, or the end of --timeout. */
+			int left = timeout < 0 ? -1 : timeout - (int)((now_mono() - last) * 1000);
+			struct pollfd pf[2] = {{.fd = qfd, .events = POLLIN},
+			                       {.fd = stop_fd(), .events = POLLIN}};
+			int r = timeout >= 0 && left <= 0 ? 0 : poll(pf, 2, left);
+			if (r > 0 || (r < 0 && errno == EINTR))
+				continue; /* the loop looks at stop_signal, then the queue */
+			n = -1;
+			errno = r == 0 ? ETIMEDOUT : errno;
+		}
 		if (n < 0) {
 			int err = errno;
 			if (err == EINTR)
@@ -231,6 +255,7 @@ int cmd_recv(int argc, char **argv)
 			break;
 		}
 		got++;
+		last = now_mono();
 		if (print_message(format, buf, (size_t)n, lease ? l.deliveries : 1) != 0) {
 			int err = errno;
 			if (!lease) {

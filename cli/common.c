@@ -130,6 +130,8 @@ int queue_unlinked(mq_t *q)
 
 /* The handle whose blocked calls a stop signal cuts short. */
 static mq_t *volatile stop_queue;
+/* A pipe the handler writes a byte to, for loops that wait in poll(2). */
+static int stop_pipe[2] = {-1, -1};
 
 static void on_stop(int sig)
 {
@@ -137,7 +139,14 @@ static void on_stop(int sig)
 	stop_signal = sig;
 	if (stop_queue)
 		mq_interrupt(stop_queue); /* async-signal-safe */
+	if (stop_pipe[1] >= 0)
+		(void)!write(stop_pipe[1], "", 1); /* async-signal-safe; full: it is readable */
 	errno = err;
+}
+
+int stop_fd(void)
+{
+	return stop_pipe[0];
 }
 
 int queue_close(mq_t *q)
@@ -155,6 +164,8 @@ void stop_signals_catch(mq_t *q)
 	 * returns EINTR whether the signal lands while it sleeps, spins or is
 	 * about to sleep, so the one signal always stops us cleanly. */
 	stop_queue = q;
+	if (stop_pipe[0] < 0 && pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		stop_pipe[0] = stop_pipe[1] = -1; /* then only the flag and mq_interrupt */
 	struct sigaction sa = {.sa_handler = on_stop};
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);

@@ -107,6 +107,11 @@ extern volatile sig_atomic_t stop_signal;
  * errors are reported). */
 void stop_signals_catch(mq_t *q);
 
+/* stop_fd: a descriptor that becomes readable when a stop signal arrived
+ * after stop_signals_catch() (a self-pipe), for poll(2) beside a queue's
+ * mq_pollfd; -1 if it could not be made. */
+int stop_fd(void);
+
 /* queue_close: mq_detach(Q), taking it out of the stop signals' reach first. */
 int queue_close(mq_t *q);
 

@@ -7,7 +7,7 @@ set -eu
 # dpkg-dev and file (CPack's shlibdeps), lintian, man-db, systemd
 # (systemd-analyze verify), adduser (the maintainer scripts).
 PKGS="build-essential cmake pkg-config check clang libclang-rt-14-dev libzmq3-dev
-libmicrohttpd-dev libcjson-dev curl python3 tmux groff-base chromium wrk
+libmicrohttpd-dev libcjson-dev libuv1-dev curl python3 tmux groff-base chromium wrk
 dpkg-dev file lintian man-db systemd adduser"
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -255,13 +255,13 @@ int mq_interrupt(mq_t *q) MQ_SYMBOL(libmq_interrupt);
 /*
  * mq_pollfd: a descriptor for an event loop (epoll, poll, select, libuv's
  * uv_poll_t, GLib, Boost.Asio ...) that becomes readable when the condition
- * in EVENTS may hold: MQ_POLLIN a message may be waiting, MQ_POLLOUT there
+ * in events may hold: MQ_POLLIN a message may be waiting, MQ_POLLOUT there
  * may be room, or both (readable when either may hold). Returns the
- * descriptor, or -1 with errno: EINVAL (Q NULL, EVENTS not one of those, an
+ * descriptor, or -1 with errno: EINVAL (Q NULL, events not one of those, an
  * observer handle), EMFILE/ENFILE, or the error of starting its thread.
  *
  * The descriptor belongs to the handle: the same one is returned for the
- * same EVENTS; mq_detach closes it (do not close it yourself, and take it
+ * same events; mq_detach closes it (do not close it yourself, and take it
  * out of your epoll set before mq_detach). Only wait for it to be readable;
  * never read from or write to it.
  *

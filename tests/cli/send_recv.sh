@@ -177,11 +177,21 @@ for sig in TERM INT; do
 	expect 0 stats -q "$Q" --json --sample 0
 	json_expect "$TMP/out" "clients.0.pid=$FPID" 'clients.0.role="consumer"' clients.0.alive=true \
 		clients.0.received_total=3 clients.0.sent_total=0
+	# It waits in poll(2) on the queue's descriptor (mq_pollfd, an eventfd)
+	# and the stop pipe, without spinning: idle for 1 s, it uses no CPU.
+	ls -l "/proc/$FPID/fd" | grep -q 'anon_inode:\[eventfd\]' ||
+		fail "recv --follow holds no eventfd (mq_pollfd): $(ls -l "/proc/$FPID/fd")"
+	cpu0=$(awk '{print $14 + $15}' "/proc/$FPID/stat")
+	sleep 1
+	cpu1=$(awk '{print $14 + $15}' "/proc/$FPID/stat")
+	[ $((cpu1 - cpu0)) -le 5 ] || fail "recv --follow used $((cpu1 - cpu0)) ticks of CPU in 1 s idle (busy loop?)"
+	expect 0 send -q "$Q" f4
+	wait_until 10 grep -qx f4 "$TMP/follow.out" || fail "recv --follow missed f4 after idling: $(cat "$TMP/follow.out")"
 	kill "-$sig" "$FPID"
 	wait_exit "$FPID" 10
 	[ "$RC" -eq 0 ] || fail "recv --follow exited with $RC on SIG$sig (want 0): $(cat "$TMP/follow.err")"
 	sanitizer_clean "$TMP/follow.err"
-	printf 'f1\nf2\nf3\n' >"$TMP/want"
+	printf 'f1\nf2\nf3\nf4\n' >"$TMP/want"
 	cmp -s "$TMP/want" "$TMP/follow.out" || fail "recv --follow printed $(cat "$TMP/follow.out")"
 done
 # --follow --timeout: exit 4 once no message came for MS.

@@ -142,7 +142,7 @@ if command -v man >/dev/null; then
 		[ "$where" = "/usr/share/man/man${page%%:*}/${page#*:}.${page%%:*}.gz" ] || fail "man -w ${page/:/ }: $where"
 	done
 fi
-for f in producer.c consumer.c lease_consumer.c CMakeLists.txt; do
+for f in producer.c consumer.c lease_consumer.c epoll_consumer.c uv_consumer.c CMakeLists.txt; do
 	cmp -s "$src/libmq/examples/$f" "/usr/share/doc/libmq-dev/examples/$f" ||
 		fail "/usr/share/doc/libmq-dev/examples/$f differs from libmq/examples/$f (or is missing)"
 done
@@ -155,7 +155,10 @@ flags=$(pkg-config --cflags --libs libmq) || fail "pkg-config libmq failed"
 {
 	cc -std=c11 -Wall -Wextra -Werror /usr/share/doc/libmq-dev/examples/producer.c $flags -o producer &&
 		cc -std=c11 -Wall -Wextra -Werror /usr/share/doc/libmq-dev/examples/consumer.c $flags -o consumer &&
-		cc -std=c11 -Wall -Wextra -Werror /usr/share/doc/libmq-dev/examples/lease_consumer.c $flags -o lease_consumer
+		cc -std=c11 -Wall -Wextra -Werror /usr/share/doc/libmq-dev/examples/lease_consumer.c $flags -o lease_consumer &&
+		cc -std=c11 -Wall -Wextra -Werror /usr/share/doc/libmq-dev/examples/epoll_consumer.c $flags -o epoll_consumer &&
+		cc -std=c11 -Wall -Wextra -Werror /usr/share/doc/libmq-dev/examples/uv_consumer.c \
+			$(pkg-config --cflags --libs libmq libuv) -o uv_consumer
 } 2>"$TMP/cc.err" || fail "the examples do not build with pkg-config (flags '$flags'): $(cat "$TMP/cc.err")"
 # shellcheck disable=SC2086
 {
@@ -165,6 +168,8 @@ flags=$(pkg-config --cflags --libs libmq) || fail "pkg-config libmq failed"
 cp -r /usr/share/doc/libmq-dev/examples "$TMP/examples"
 { cmake -S "$TMP/examples" -B "$TMP/examples/build" && cmake --build "$TMP/examples/build"; } >"$TMP/cmake-ex.log" 2>&1 ||
 	fail "the examples do not build with find_package(libmq): $(cat "$TMP/cmake-ex.log")"
+[ -x "$TMP/examples/build/epoll_consumer" ] && [ -x "$TMP/examples/build/uv_consumer" ] ||
+	fail "find_package(libmq) build of the examples lacks epoll_consumer or uv_consumer: $(cat "$TMP/cmake-ex.log")"
 { cmake -S "$src/tests/packaging/cmake-project" -B "$TMP/user" && cmake --build "$TMP/user"; } >"$TMP/cmake-user.log" 2>&1 ||
 	fail "the find_package(libmq) test project does not build: $(cat "$TMP/cmake-user.log")"
 grep -q "^libmq_DIR:PATH=/usr/lib/$multiarch/cmake/libmq$" "$TMP/user/CMakeCache.txt" ||
