@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -420,6 +421,76 @@ START_TEST(test_killed_producer_leaves_no_poller_asleep)
 }
 END_TEST
 
+/* Threads: two share one handle (and so its descriptor), a third has its
+ * own; each waits in its own epoll set and drains with timeout 0. */
+struct tload {
+	mq_t *q;
+	struct load *L;
+};
+
+static void *thread_poller(void *arg)
+{
+	struct tload *t = arg;
+	int fd = mq_pollfd(t->q, MQ_POLLIN);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = {.events = EPOLLIN}, got;
+	if (fd < 0 || ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		atomic_store(&t->L->bad, 1);
+		return NULL;
+	}
+	while (!atomic_load(&t->L->stop)) {
+		(void)epoll_wait(ep, &got, 1, 50);
+		uint32_t m[4];
+		ssize_t n;
+		while ((n = mq_recv(t->q, m, sizeof(m), 0)) >= 0)
+			took(t->L, m, n);
+		if (errno != EAGAIN)
+			atomic_store(&t->L->bad, 2);
+	}
+	close(ep);
+	return NULL;
+}
+
+START_TEST(test_threads_poll)
+{
+	struct load *L = calloc(1, sizeof(*L));
+	ck_assert_ptr_nonnull(L);
+	mq_t *q = create_geo(_i, 64);
+	mq_t *own = attach_ok();
+	struct tload shared = {q, L}, mine = {own, L};
+	pthread_t th[3];
+	ck_assert_int_eq(pthread_create(&th[0], NULL, thread_poller, &shared), 0);
+	ck_assert_int_eq(pthread_create(&th[1], NULL, thread_poller, &shared), 0);
+	ck_assert_int_eq(pthread_create(&th[2], NULL, thread_poller, &mine), 0);
+	pid_t prod[2];
+	for (uint32_t k = 0; k < 2; k++) {
+		prod[k] = fork_child();
+		if (prod[k] == 0)
+			load_producer(k);
+	}
+	for (int k = 0; k < 2; k++)
+		ck_assert_int_eq(wait_child(prod[k]), 0);
+	uint64_t want = 2ull * LOAD_PER;
+	double end = now_ms() + 30000;
+	while (atomic_load(&L->total) < want && now_ms() < end)
+		sleep_ms(10);
+	sleep_ms(200);
+	atomic_store(&L->stop, 1);
+	for (int k = 0; k < 3; k++)
+		pthread_join(th[k], NULL);
+	ck_assert_int_eq(atomic_load(&L->bad), 0);
+	ck_assert_uint_eq(atomic_load(&L->total), want);
+	for (int p = 0; p < 2; p++)
+		for (uint32_t s = 0; s < LOAD_PER; s++)
+			ck_assert_msg(atomic_load(&L->seen[p][s]) == 1,
+			              "message %d/%u taken %u times", p, s,
+			              atomic_load(&L->seen[p][s]));
+	ck_assert_int_eq(mq_detach(own), 0);
+	free(L);
+	destroy(q);
+}
+END_TEST
+
 static Suite *pollfd_suite(void)
 {
 	Suite *s = suite_create("pollfd");
@@ -436,6 +507,7 @@ static Suite *pollfd_suite(void)
 	tcase_add_loop_test(tc, test_dead_lease_holder_wakes_poller, 0, 2);
 	tcase_add_loop_test(tc, test_pollers_and_blockers_exactly_once, 0, 2);
 	tcase_add_loop_test(tc, test_killed_producer_leaves_no_poller_asleep, 0, 2);
+	tcase_add_loop_test(tc, test_threads_poll, 0, 2);
 	return s;
 }
 
