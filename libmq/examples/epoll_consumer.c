@@ -6,6 +6,9 @@
  * Build: cc epoll_consumer.c $(pkg-config --cflags --libs libmq) -o epoll_consumer
  * Run:   ./epoll_consumer [PORT]   (default 7777 on 127.0.0.1; queue $MQ_QUEUE,
  *        else /messagequeue), then: mqctl send hello; nc 127.0.0.1 7777 */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* accept4, signalfd, and POSIX under -std=c11 */
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <libmq.h>

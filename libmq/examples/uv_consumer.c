@@ -6,6 +6,9 @@
  *        (Debian: apt-get install libuv1-dev)
  * Run:   ./uv_consumer [PORT]   (default 7777 on 127.0.0.1; queue $MQ_QUEUE,
  *        else /messagequeue) */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* the POSIX declarations libuv needs, also under -std=c11 */
+#endif
 #include <errno.h>
 #include <libmq.h>
 #include <stdio.h>
