@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/uio.h>
@@ -25,7 +26,8 @@
  * Two modes, each in two geometries (FIFO: capacity 32 x 512 bytes; --lifo:
  * capacity 16 x 64 KiB, the large-message code path):
  *
- * plain (take and retire): producers mq_send, consumers mq_recv. A message
+ * plain (take and retire): producers mq_send, consumers mq_recv (--poll: every
+ *   other consumer waits in epoll on mq_pollfd and takes with timeout 0). A message
  *   whose mq_send returned 0 is received once, intact, in each producer's
  *   order; one may be lost per consumer kill (taken by a consumer killed
  *   before it recorded it, as the contract allows for mq_recv).
@@ -136,7 +138,7 @@ struct child {
 };
 
 /* The run's parameters. */
-static int lease_mode, lifo;
+static int lease_mode, lifo, poll_mode;
 static size_t capacity, max_msg;
 static int slack_ms;
 
@@ -403,10 +405,31 @@ static _Noreturn void consumer(uint32_t n)
 	char who[32];
 	snprintf(who, sizeof(who), "consumer %u", n);
 	unsigned char *buf = xmalloc(max_msg);
+	/* --poll: odd consumers wait in epoll on mq_pollfd and drain with
+	 * timeout 0 (killed too: their watcher threads die with them). */
+	int ep = -1;
+	if (poll_mode && (n & 1)) {
+		int fd = mq_pollfd(q, MQ_POLLIN);
+		struct epoll_event ev = {.events = EPOLLIN};
+		if (fd < 0)
+			child_error(who, "mq_pollfd", errno);
+		if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+		    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev))
+			child_error(who, "epoll", errno);
+	}
 	while (!atomic_load(&sh->stop_consumers)) {
 		double t0 = tp_now_s();
-		ssize_t r = mq_recv(q, buf, max_msg, RECV_TIMEOUT_MS);
+		ssize_t r = mq_recv(q, buf, max_msg, ep >= 0 ? 0 : RECV_TIMEOUT_MS);
 		check_time(who, "mq_recv", RECV_TIMEOUT_MS, t0);
+		if (r < 0 && ep >= 0 && errno == EAGAIN) {
+			/* Drained: the descriptor wakes us for the next message. */
+			struct epoll_event got;
+			t0 = tp_now_s();
+			if (epoll_wait(ep, &got, 1, RECV_TIMEOUT_MS) < 0 && errno != EINTR)
+				child_error(who, "epoll_wait", errno);
+			check_time(who, "epoll_wait", RECV_TIMEOUT_MS, t0);
+			continue;
+		}
 		if (r < 0) {
 			if (benign(errno))
 				continue;
@@ -1156,8 +1179,10 @@ static void *map_shared(size_t size)
 static int usage(void)
 {
 	fprintf(stderr,
-	        "usage: prog_chaos [--lease] [--lifo] [--seconds S] [--kills N | N]\n"
+	        "usage: prog_chaos [--lease | --poll] [--lifo] [--seconds S] [--kills N | N]\n"
 	        "  --lease      at-least-once: leases, acks and nacks; zero-copy sends, batches\n"
+	        "  --poll       plain mode with every other consumer in an epoll loop on\n"
+	        "               mq_pollfd (drained with timeout 0)\n"
 	        "  --lifo       a large-message (LIFO) segment: capacity %d x %d bytes\n"
 	        "  --seconds S  length of the kill phase (default: lease mode %.0f s, plain\n"
 	        "               mode as long as the kills take, 0.5..5 ms apart)\n"
@@ -1181,6 +1206,8 @@ int main(int argc, char **argv)
 			lease_mode = 1;
 		else if (!strcmp(argv[i], "--lifo"))
 			lifo = 1;
+		else if (!strcmp(argv[i], "--poll"))
+			poll_mode = 1;
 		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
 			seconds = strtod(argv[++i], NULL);
 		else if (!strcmp(argv[i], "--kills") && i + 1 < argc)
@@ -1190,6 +1217,8 @@ int main(int argc, char **argv)
 		else
 			return usage();
 	}
+	if (lease_mode && poll_mode)
+		return usage();
 	if (kills < MIN_KILLS)
 		kills = MIN_KILLS;
 	if (lease_mode && seconds <= 0)
@@ -1202,7 +1231,9 @@ int main(int argc, char **argv)
 	seed = seed_env ? strtoull(seed_env, NULL, 0)
 	                : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 	uint64_t sched = seed ^ UINT64_C(0x243f6a8885a308d3); /* the kill schedule's PRNG */
-	const char *mode = lease_mode ? "lease" : "plain";
+	const char *mode = lease_mode  ? "lease"
+	                   : poll_mode ? "plain, half the consumers polling"
+	                               : "plain";
 
 	max_ids = NPROD + (uint32_t)kills + 64; /* slack for replaced casualties */
 	sh = map_shared(sizeof(*sh));

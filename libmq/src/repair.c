@@ -187,13 +187,15 @@ static int repair_take(struct mq *q, struct mq_intent *in)
 		uint32_t idx = taken_at(q, src, pos0 + j);
 		if (idx >= q->capacity)
 			return BAD(q, "receive", "take");
-		/* Still as taken (queued at its position), or its push begun (free
-		 * at its pool position, the entry not yet written): into the pool;
+		/* Still as taken (queued at its position), or its push begun (its
+		 * pool position written, then its free state: pool_push's two
+		 * stores, either or both done, the entry not yet): into the pool;
 		 * anything else: the record is stale, leave it. */
 		struct mq_chunk *c = handle_chunk(q, idx);
 		uint32_t kind = src == MQ_SRC_RING ? MQ_CHUNK_QUEUED : MQ_CHUNK_REQUEUED;
 		uint64_t st = mq_load_relaxed(&c->state), at = mq_load_relaxed(&c->pos);
-		if (!pushed(q, idx, f0 + j) && !(st == MQ_CHUNK_STATE(kind, 0) && at == pos0 + j) &&
+		bool taken = st == MQ_CHUNK_STATE(kind, 0) && (at == pos0 + j || at == f0 + j);
+		if (!pushed(q, idx, f0 + j) && !taken &&
 		    !(st == MQ_CHUNK_STATE(MQ_CHUNK_FREE, 0) && at == f0 + j))
 			return 0;
 		if (push_at(q, idx, f0 + j) != 0)
