@@ -872,6 +872,60 @@ START_TEST(test_dead_holder_taken_over)
 }
 END_TEST
 
+/* A consumer killed in the middle of giving a taken chunk back to the pool
+ * (FIFO): the take committed (head moved), the chunk's pool position written
+ * but not yet its free state (pool_push's first store only). The next holder
+ * of the receive lock finishes the push: no chunk leaks. (A leak before:
+ * found by prog_chaos --poll.) */
+START_TEST(test_dead_consumer_half_pushed_chunk)
+{
+	mq_t *q = create_geo(0, 4);
+	unsigned char *raw = raw_map();
+	send_text(q, "m1");
+	struct mq_inspection in = inspect_of(q);
+	struct mq_shm *s = (struct mq_shm *)raw;
+	uint64_t head = in.head, ftail = in.pool_tail;
+	uint64_t e = __atomic_load_n(
+	        (uint64_t *)(raw + s->ring_offset) + (head & (s->ring_size - 1)), __ATOMIC_SEQ_CST);
+	uint32_t idx = (uint32_t)e;
+	ck_assert_uint_lt(idx, 4);
+	struct mq_chunk *c = (struct mq_chunk *)(raw + s->chunks_offset + idx * s->chunk_size);
+	ck_assert_uint_eq(__atomic_load_n((uint64_t *)&c->state, __ATOMIC_SEQ_CST),
+	                  MQ_CHUNK_STATE(MQ_CHUNK_QUEUED, 0));
+	pid_t pid;
+	uint32_t token = dead_token(raw, &pid);
+	/* What the dead consumer left: its record, head moved, the push half done. */
+	size_t base = offsetof(struct mq_shm, recv.intent);
+	set_word(raw, base + offsetof(struct mq_intent, n), 1);
+	set_word(raw, base + offsetof(struct mq_intent, src), MQ_SRC_RING);
+	__atomic_store_n((uint64_t *)(raw + base + offsetof(struct mq_intent, pos)), head,
+	                 __ATOMIC_SEQ_CST);
+	__atomic_store_n((uint64_t *)(raw + base + offsetof(struct mq_intent, fpos)), ftail,
+	                 __ATOMIC_SEQ_CST);
+	set_word(raw, op_off(1), MQ_OP_TAKE);
+	__atomic_store_n((uint64_t *)(raw + offsetof(struct mq_shm, head)), head + 1,
+	                 __ATOMIC_SEQ_CST);
+	__atomic_store_n((uint64_t *)&c->pos, ftail, __ATOMIC_SEQ_CST);
+	set_word(raw, lock_off(1), token);
+
+	expect_empty(q); /* takes the receive lock over and repairs */
+	ck_assert_uint_eq(get_word(raw, op_off(1)), MQ_OP_NONE);
+	in = inspect_of(q);
+	ck_assert_msg(in.chunks_free == 4, "chunks free %llu of 4 (queued %llu): the chunk leaked",
+	              (unsigned long long)in.chunks_free, (unsigned long long)in.chunks_queued);
+	ck_assert_uint_eq(in.pool_tail, ftail + 1);
+	/* And all four chunks go round again. */
+	for (int k = 0; k < 8; k++) {
+		send_text(q, "again");
+		expect_text(q, "again");
+	}
+	ck_assert_int_eq(mq_reap(q, NULL, 0, 1000), 1);
+	assert_sound(q);
+	raw_unmap(raw);
+	destroy(q);
+}
+END_TEST
+
 /* Self-checking messages for the kill loop: length, sequence, a pattern. */
 struct km_head {
 	uint32_t len;
@@ -1113,6 +1167,7 @@ static Suite *lock_suite(void)
 
 	tc = new_tcase(s, "dead_holder");
 	tcase_add_loop_test(tc, test_dead_holder_taken_over, 0, 16);
+	tcase_add_test(tc, test_dead_consumer_half_pushed_chunk);
 	tcase_add_loop_test(tc, test_sigkilled_busy_clients_never_wedge, 0, 2);
 
 	tc = new_tcase(s, "intent");
