@@ -124,6 +124,18 @@ wait_until 10 grep -q attached "$TMP/client01.out" || fail "the 0.1 client did n
 apt_install "$(deb "$build" libmq2)" "$(deb "$build" libmq-dev)" "$(deb "$build" mqbroker)"
 [ "$(dpkg-query -W -f='${Version}' mqbroker)" = "$newv" ] || fail "mqbroker $newv is not installed after the upgrade"
 stop_broker "$old_pid" TERM "$TMP/old-broker.log"
+# A broker waiting for the 0.1 client stops cleanly on SIGTERM (as systemd
+# stops it), leaving the queue as it was.
+: >"$TMP/waiting.log"
+# shellcheck disable=SC2086
+run_bg wpid "$BROKER" $MQBROKER_OPTS -n "$Q" -l 127.0.0.1:0 2>"$TMP/waiting.log"
+wait_until 10 grep -q 'still in use by 1 libmq 1 process.*waiting' "$TMP/waiting.log" ||
+	fail "the new broker did not say it waits for the 0.1 client: $(cat "$TMP/waiting.log")"
+kill -TERM "$wpid"
+wait_exit "$wpid" 5
+[ "$RC" -eq 0 ] && grep -q "^mqbroker: stopping on Terminated while waiting for the layout 1 queue $Q" "$TMP/waiting.log" ||
+	fail "a waiting broker on SIGTERM: status $RC, log: $(cat "$TMP/waiting.log") (want 0 and 'stopping on Terminated while waiting')"
+[ "$(stat -c '%U %G %a' "/dev/shm$Q")" = "$perm" ] || fail "the queue changed under a waiting broker"
 log=$TMP/new-broker.log
 : >"$log"
 # shellcheck disable=SC2086
