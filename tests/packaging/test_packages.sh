@@ -15,23 +15,10 @@ src=$(realpath "$(dirname "$0")/../..")
 build=${1:?usage: test_packages.sh BUILD_DIR}
 PACKAGES=(libmq2 libmq-dev mqbroker)
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP: $TEST: needs root (it installs and removes the .deb packages)" >&2
-	exit 77
-fi
-for p in "${PACKAGES[@]}"; do
-	if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q ' installed$'; then
-		echo "FAIL: $TEST: $p is already installed here; this test installs and removes" \
-			"the packages, so run it on a scratch machine (or remove them first)" >&2
-		exit 1
-	fi
-done
-
-"$src/packaging/build-debs.sh" "$build" >"$build.log" 2>&1 || {
-	cat "$build.log" >&2
-	echo "FAIL: $TEST: packaging/build-debs.sh failed (log above)" >&2
-	exit 1
-}
+# shellcheck source=scratch.sh
+source "$src/tests/packaging/scratch.sh"
+scratch_machine "${PACKAGES[@]}"
+build_debs "$src" "$build" "the packages (packaging/build-debs.sh)"
 build=$(realpath "$build")
 # The broker tests' helpers (start_broker, http, status_expect, the cleanup
 # trap); they check for a broker binary now, the installed one is used below.

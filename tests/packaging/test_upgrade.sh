@@ -21,39 +21,22 @@ build=${1:?usage: test_upgrade.sh BUILD_DIR [OLD]}
 old=${2:-22a3410}
 ALL=(libmq1 libmq2 libmq-dev mqbroker)
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "SKIP: $TEST: needs root (it installs and removes the .deb packages)" >&2
-	exit 77
-fi
-if ! git -C "$src" cat-file -e "$old^{commit}" 2>/dev/null; then
+# shellcheck source=scratch.sh
+source "$src/tests/packaging/scratch.sh"
+if [ "$(id -u)" -eq 0 ] && ! git -C "$src" cat-file -e "$old^{commit}" 2>/dev/null; then
 	echo "SKIP: $TEST: commit $old (libmq 0.1.0) is not in this clone (shallow?): cannot build the 0.1 packages" >&2
 	exit 77
 fi
-for p in "${ALL[@]}"; do
-	if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q ' installed$'; then
-		echo "FAIL: $TEST: $p is already installed here; this test installs and removes" \
-			"the packages, so run it on a scratch machine (or remove them first)" >&2
-		exit 1
-	fi
-done
+scratch_machine "${ALL[@]}"
 
 mkdir -p "$build"
 build=$(realpath "$build")
-if ! ls "$build"/debs/mqbroker_*.deb >/dev/null 2>&1; then
-	"$src/packaging/build-debs.sh" "$build" >"$build.log" 2>&1 || {
-		cat "$build.log" >&2
-		echo "FAIL: $TEST: packaging/build-debs.sh failed (log above)" >&2
-		exit 1
-	}
-fi
+ls "$build"/debs/mqbroker_*.deb >/dev/null 2>&1 ||
+	build_debs "$src" "$build" "the packages (packaging/build-debs.sh)"
 rm -rf "$build/old" "$build/old-src"
 mkdir -p "$build/old-src"
 git -C "$src" archive "$old" | tar -x -C "$build/old-src"
-"$build/old-src/packaging/build-debs.sh" "$build/old" >"$build/old.log" 2>&1 || {
-	cat "$build/old.log" >&2
-	echo "FAIL: $TEST: building the 0.1 packages (commit $old) failed (log above)" >&2
-	exit 1
-}
+build_debs "$build/old-src" "$build/old" "the 0.1 packages (commit $old)"
 deb() { ls "$1"/debs/"$2"_*.deb; }
 oldv=$(dpkg-deb -f "$(deb "$build/old" mqbroker)" Version)
 newv=$(dpkg-deb -f "$(deb "$build" mqbroker)" Version)
