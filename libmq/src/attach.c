@@ -520,5 +520,10 @@ int mq_clients(mq_t *q, struct mq_client_info *out, size_t n)
 		}
 		count++;
 	}
+	/* Our own entry must say so: a table that does not list us was
+	 * overwritten (reported, not shown as the truth). */
+	if (q->client >= 0 && mq_load_acquire(&s->clients[q->client].state) != MQ_CLIENT_ACTIVE)
+		return damaged(q, "this process's entry %d of the client table was overwritten",
+		               q->client);
 	return handle_check(q, false) ? -1 : count;
 }
