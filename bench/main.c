@@ -20,6 +20,7 @@
 const struct transport *const transports[] = {
         &transport_libmq,
         &transport_libmq_nospin,
+        &transport_libmq_notiq,
         &transport_libmq_batch32,
         &transport_libmq_lease,
         &transport_libmq_zcopy,

@@ -188,6 +188,30 @@ const struct transport transport_libmq_nospin = {
         .destroy = lq_destroy,
 };
 
+/* Time in queue off: the same calls, from processes that neither stamp nor
+ * measure (MQ_TIME_IN_QUEUE=0, read by mq_attach): the row the
+ * time-in-queue cost is measured against. */
+static int lq_open_notiq(struct chan *c, int dir, char *err, size_t errlen)
+{
+	setenv("MQ_TIME_IN_QUEUE", "0", 1);
+	int rc = lq_open(c, dir, err, errlen);
+	unsetenv("MQ_TIME_IN_QUEUE");
+	return rc;
+}
+
+const struct transport transport_libmq_notiq = {
+        .name = "libmq-notiq",
+        .title = "libmq, time in queue off",
+        .only_w = 1u << W_TPUT64,
+        .fifo_shared = 1,
+        .create = lq_create,
+        .open = lq_open_notiq,
+        .send = lq_send,
+        .recv = lq_recv,
+        .close = lq_close,
+        .destroy = lq_destroy,
+};
+
 /* ---- batches of 32: mq_send_batch / mq_recv_batch ------------------------- */
 
 #define BATCH 32

@@ -71,7 +71,7 @@ struct transport {
 	int (*rdone)(struct chan *c);
 };
 
-extern const struct transport transport_libmq, transport_libmq_nospin;
+extern const struct transport transport_libmq, transport_libmq_nospin, transport_libmq_notiq;
 extern const struct transport transport_libmq_batch32, transport_libmq_lease;
 extern const struct transport transport_libmq_zcopy, transport_libmq_epoll;
 extern const struct transport transport_mqueue;

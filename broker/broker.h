@@ -4,9 +4,9 @@
  *   main.c     options, config file, signals, the main loop (one tick a
  *              second: heartbeat, client sweep, rate sample)
  *   owner.c    create or adopt the segment; the one-broker-per-queue lock
- *   rates.c    enqueue/dequeue rates over 1 s, 10 s and 60 s from samples
- *   view.c     struct broker_view: one consistent snapshot for rendering
- *   render.c   the snapshot as /status JSON (cJSON) and /metrics text
+ *   view.c     the queues' snapshots for rendering, and their health checks
+ *   status.h   (a library of its own, shared with mqctl) rates, time in
+ *              queue, and snapshots as /status JSON and /metrics text
  *   http.c     the embedded HTTP server (libmicrohttpd): routes, limits,
  *              static files of the dashboard
  */
@@ -19,8 +19,8 @@
 #include <sys/types.h>
 
 #include "libmq.h"
-
-#define BROKER_VERSION LIBMQ_VERSION
+#include "owner.h"
+#include "status.h"
 
 /* Exit codes of mqbroker, documented in --help and mqbroker(8). */
 enum broker_exit {
@@ -33,77 +33,53 @@ enum broker_exit {
 	BROKER_EXIT_PERMISSION = 6 /* permission denied on the queue */
 };
 
-/* rates.c: counters sampled once a second, 61 samples kept. */
-#define RATES_SAMPLES 61
-struct rates {
-	double t[RATES_SAMPLES]; /* CLOCK_MONOTONIC seconds */
-	uint64_t enq[RATES_SAMPLES];
-	uint64_t deq[RATES_SAMPLES];
-	unsigned next, count;
-};
-
-/* rates_add: record the totals ENQ and DEQ seen at time T. */
-void rates_add(struct rates *r, double t, uint64_t enq, uint64_t deq);
-
-/* rates_get: messages per second over the last WINDOW_S seconds (or over what
- * is recorded, if less), into *ENQ_PER_S and *DEQ_PER_S; 0 before two samples. */
-void rates_get(const struct rates *r, double window_s, double *enq_per_s, double *deq_per_s);
-
-/* view.c: everything /status and /metrics show, copied out at one moment. */
-struct broker_view {
+/* struct bqueue: one queue the broker serves (or tries to). */
+struct bqueue {
+	struct owner_opts own; /* how to create or adopt it (own.name is name) */
 	char name[MQ_NAME_MAX + 1];
-	struct mq_stats stats;
-	struct mq_client_info clients[MQ_CLIENTS_MAX];
-	int nclients;                    /* entries filled in clients */
-	double enq_rate[3], deq_rate[3]; /* over 1 s, 10 s, 60 s */
-	pid_t broker_pid;
-	double uptime_s;
-	const char *version;
-	int damaged;       /* health_check found the segment damaged */
-	char problem[256]; /* what, when damaged */
+	char group[256];
+	int from_config; /* a "queue" line of the config file (SIGHUP may drop it) */
+	mq_t *q;         /* observer handle (not in the client table); NULL: not open */
+	int created;     /* this run made it */
+	int refused;     /* the last open was refused (problem says why) */
+	int damaged;     /* the last open failed on the segment, or health_check found it damaged */
+	int open_rc;     /* BROKER_EXIT_* of the last failed open */
+	char problem[512];
+	int suspect;     /* ticks in a row mq_inspect found a problem */
+	double next_try; /* CLOCK_MONOTONIC seconds: when to try a failed open again */
+	struct rates rates;
+	struct tiq_history tiq;
+	int32_t seen[MQ_CLIENTS_MAX]; /* pids known to --verbose's arrival log */
 };
 
 /* struct broker: the daemon's shared state; the HTTP threads read it. */
 struct broker {
-	mq_t *q; /* observer handle (not in the client table) */
-	char name[MQ_NAME_MAX + 1];
 	double started;       /* CLOCK_MONOTONIC seconds */
-	pthread_mutex_t lock; /* guards rates and health (process-local; never the queue's) */
-	struct rates rates;
-	int damaged;       /* the verdict of the last health_check */
-	char problem[256]; /* its reason */
-	int suspect;       /* ticks in a row mq_inspect found a problem */
+	pthread_mutex_t lock; /* guards queues[], nqueues and every bqueue
+	                         (process-local; never a queue's lock) */
+	struct bqueue **queues;
+	int nqueues;
 };
 
-/* health_check: once a tick, look at B's segment (mq_inspect: the file,
+/* health_check: once a tick, look at BQ's segment (mq_inspect: the file,
  * positions, locks, chunks, without taking the queue's locks) and update
- * B->damaged and B->problem. A segment that cannot be read (truncated) is
- * damaged at once; a problem the next lock holder or the sweep repairs (a
- * dead holder's lock) counts only if it is still there a tick later. */
-void health_check(struct broker *b);
+ * BQ->damaged and BQ->problem (under B->lock). A segment that cannot be read
+ * (truncated) is damaged at once; a problem the next lock holder or the
+ * sweep repairs (a dead holder's lock) counts only if it is still there a
+ * tick later. */
+void health_check(struct broker *b, struct bqueue *bq);
 
 /* broker_now: CLOCK_MONOTONIC in seconds. */
 double broker_now(void);
 
-/* view_take: fill V from B: mq_stats and mq_clients read the segment without
- * taking the queue's locks; the rates come from B under B->lock. */
-void view_take(struct broker *b, struct broker_view *v);
+/* view_take: snapshots of all of B's queues (mq_stats and mq_clients read
+ * the segments without taking the queues' locks), in B's order, into a
+ * malloc'd array of *N malloc'd views (free with view_free); with NAME, only
+ * that queue's (*N 0 if B has no such queue). NULL if out of memory. */
+struct broker_view **view_take(struct broker *b, const char *name, int *n);
 
-/* render_status: the /status document (DESIGN.md keys) for V, as a
- * malloc'd JSON string, or NULL if out of memory. */
-char *render_status(const struct broker_view *v);
-
-/* render_queue: one element of "queues" for V (what `mqctl stats --json`
- * prints), malloc'd, or NULL. */
-char *render_queue(const struct broker_view *v);
-
-/* render_role: a client's MQ_ROLE_* bits as "producer", "consumer", "both"
- * or "idle" (the /status spelling; mqctl shows the same). */
-const char *render_role(uint32_t role);
-
-/* render_metrics: the /metrics page (Prometheus text format 0.0.4) for V,
- * malloc'd, or NULL. */
-char *render_metrics(const struct broker_view *v);
+/* view_free: free what view_take returned. */
+void view_free(struct broker_view **v, int n);
 
 /* http.c */
 struct http_server;

@@ -433,19 +433,41 @@ static enum MHD_Result serve_static(const struct http_server *s, struct MHD_Conn
 	return ret;
 }
 
-enum route { ROUTE_STATUS, ROUTE_METRICS, ROUTE_HEALTHZ, ROUTE_STATIC };
+enum route { ROUTE_STATUS, ROUTE_QUEUE, ROUTE_METRICS, ROUTE_HEALTHZ, ROUTE_STATIC };
 
-/* render_view: take a snapshot of B and render it with RENDER (malloc'd), or NULL. */
-static char *render_view(struct broker *b, char *(*render)(const struct broker_view *))
+#define QUEUE_PREFIX "/status/queues/"
+
+/* render_view: take snapshots of B's queues and render them with RENDER
+ * (malloc'd), or NULL. */
+static char *render_view(struct broker *b, char *(*render)(const struct broker_view *const *, int))
 {
-	/* A view holds the whole client table (~20 KiB): keep it off the stack. */
-	struct broker_view *v = malloc(sizeof(*v));
+	int n;
+	struct broker_view **v = view_take(b, NULL, &n);
 	if (!v)
 		return NULL;
-	view_take(b, v);
-	char *body = render(v);
-	free(v);
+	char *body = render((const struct broker_view *const *)v, n);
+	view_free(v, n);
 	return body;
+}
+
+/* reply_queue: GET /status/queues/NAME (URL already unescaped by
+ * libmicrohttpd): the element of queue "/NAME", or 404. */
+static enum MHD_Result reply_queue(struct http_server *s, struct MHD_Connection *c, const char *url)
+{
+	char name[MQ_NAME_MAX + 2];
+	const char *rest = url + strlen(QUEUE_PREFIX);
+	if (strlen(rest) + 1 > MQ_NAME_MAX || !*rest || strchr(rest, '/'))
+		return reply_error(c, MHD_HTTP_NOT_FOUND, "no such queue", url);
+	snprintf(name, sizeof(name), "/%s", rest);
+	int n;
+	struct broker_view **v = view_take(s->b, name, &n);
+	if (!v)
+		return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, CT_JSON, "no-store", NULL);
+	char *body = n == 1 ? render_queue(v[0]) : NULL;
+	view_free(v, n);
+	if (n != 1)
+		return reply_error(c, MHD_HTTP_NOT_FOUND, "no such queue", url);
+	return reply(c, MHD_HTTP_OK, CT_JSON, "no-store", body);
 }
 
 /* has_body: whether the request announces a body (Content-Length > 0 or chunked). */
@@ -489,10 +511,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return MHD_YES;
 	}
 
-	enum route route = strcmp(url, "/status") == 0    ? ROUTE_STATUS
-	                   : strcmp(url, "/metrics") == 0 ? ROUTE_METRICS
-	                   : strcmp(url, "/healthz") == 0 ? ROUTE_HEALTHZ
-	                                                  : ROUTE_STATIC;
+	enum route route = strcmp(url, "/status") == 0                             ? ROUTE_STATUS
+	                   : strncmp(url, QUEUE_PREFIX, strlen(QUEUE_PREFIX)) == 0 ? ROUTE_QUEUE
+	                   : strcmp(url, "/metrics") == 0                          ? ROUTE_METRICS
+	                   : strcmp(url, "/healthz") == 0                          ? ROUTE_HEALTHZ
+	                                                                           : ROUTE_STATIC;
 	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
 	           strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	if (!get) {
@@ -513,30 +536,41 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	switch (route) {
 	case ROUTE_STATUS:
 		return reply(c, MHD_HTTP_OK, CT_JSON, "no-store", render_view(s->b, render_status));
+	case ROUTE_QUEUE:
+		return reply_queue(s, c, url);
 	case ROUTE_METRICS:
 		return reply(c, MHD_HTTP_OK, CT_METRICS, "no-store",
 		             render_view(s->b, render_metrics));
 	case ROUTE_HEALTHZ: {
-		/* 503 while the queue is damaged, with the reason. */
-		struct broker_view *v = malloc(sizeof(*v));
+		/* 503 while a queue is damaged or refused: their names, and each
+		 * one's reason ("errors", by name; "error": the first, as before). */
+		int n;
+		struct broker_view **v = view_take(s->b, NULL, &n);
 		if (!v)
 			return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, CT_JSON, "no-store", NULL);
-		view_take(s->b, v);
+		int bad = 0;
+		for (int i = 0; i < n; i++)
+			bad += v[i]->damaged || v[i]->refused;
 		cJSON *o = cJSON_CreateObject();
-		bool ok = o &&
-		          cJSON_AddStringToObject(o, "status", v->damaged ? "damaged" : "ok") &&
-		          cJSON_AddNumberToObject(o, "pid", (int)getpid());
-		if (ok && v->damaged) {
-			cJSON *bad = cJSON_AddArrayToObject(o, "damaged");
-			cJSON *name = cJSON_CreateString(v->name);
-			cJSON *why = cJSON_AddStringToObject(o, "error", v->problem);
-			ok = bad && name && why && cJSON_AddItemToArray(bad, name);
+		bool ok = o && cJSON_AddStringToObject(o, "status", bad ? "damaged" : "ok") &&
+		          cJSON_AddNumberToObject(o, "pid", (int)getpid()) &&
+		          cJSON_AddNumberToObject(o, "queues", n);
+		cJSON *names = ok && bad ? cJSON_AddArrayToObject(o, "damaged") : NULL;
+		cJSON *errors = names ? cJSON_AddObjectToObject(o, "errors") : NULL;
+		ok = ok && (!bad || errors);
+		for (int i = 0; ok && bad && i < n; i++) {
+			if (!v[i]->damaged && !v[i]->refused)
+				continue;
+			cJSON *name = cJSON_CreateString(v[i]->name);
+			ok = name && cJSON_AddItemToArray(names, name) &&
+			     cJSON_AddStringToObject(errors, v[i]->name, v[i]->problem) &&
+			     (cJSON_GetObjectItem(o, "error") ||
+			      cJSON_AddStringToObject(o, "error", v[i]->problem));
 		}
 		char *body = ok ? cJSON_PrintUnformatted(o) : NULL;
-		int damaged = v->damaged;
 		cJSON_Delete(o);
-		free(v);
-		return reply(c, damaged ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, CT_JSON,
+		view_free(v, n);
+		return reply(c, bad ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, CT_JSON,
 		             "no-store", body);
 	}
 	case ROUTE_STATIC:

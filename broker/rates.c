@@ -1,5 +1,5 @@
 /* rates.c - enqueue/dequeue rates over 1 s, 10 s and 60 s from once-a-second samples. */
-#include "broker.h"
+#include "status.h"
 
 void rates_add(struct rates *r, double t, uint64_t enq, uint64_t deq)
 {

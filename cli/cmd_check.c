@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "broker.h"
+#include "status.h"
 #include "libmq_admin.h"
 #include "mqctl.h"
 

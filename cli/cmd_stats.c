@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "broker.h"
+#include "status.h"
 #include "libmq_admin.h"
 #include "mqctl.h"
 

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "broker.h"
+#include "status.h"
 #include "mqctl.h"
 
 #define INTERVAL_DEFAULT_MS 1000

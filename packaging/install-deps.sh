@@ -29,3 +29,14 @@ $SUDO apt-get install -y -q --no-install-recommends $PKGS
 if ! command -v npm >/dev/null 2>&1; then
 	$SUDO apt-get install -y -q --no-install-recommends nodejs npm
 fi
+# promtool checks /metrics (tests/broker/many_queues.sh). Debian ships it
+# only inside the Prometheus server's package: take the one binary out of
+# it rather than install (and start) a Prometheus server.
+if ! command -v promtool >/dev/null 2>&1; then
+	tmp=$(mktemp -d)
+	chmod 755 "$tmp" # apt-get download fetches as the _apt user
+	(cd "$tmp" && $SUDO apt-get download -q prometheus >/dev/null &&
+		dpkg-deb --fsys-tarfile prometheus_*.deb | tar -x ./usr/bin/promtool)
+	$SUDO install -m 0755 "$tmp/usr/bin/promtool" /usr/local/bin/promtool
+	rm -rf "$tmp"
+fi

@@ -34,6 +34,7 @@ static char outside[128]; /* a secret file next to it, never to be served */
 
 static char qname[64];
 static struct broker broker;
+static struct bqueue bq, *bqs[1] = {&bq};
 static struct http_server *server;
 static int port;
 
@@ -43,12 +44,15 @@ static void setup(void)
 	new_name(qname, "http");
 
 	memset(&broker, 0, sizeof(broker));
-	broker.q = mq_create(qname, 8, 256, 0600);
-	ck_assert_msg(broker.q != NULL, "mq_create %s: %s", qname, mq_errdetail());
-	snprintf(broker.name, sizeof(broker.name), "%s", qname);
+	memset(&bq, 0, sizeof(bq));
+	bq.q = mq_create(qname, 8, 256, 0600);
+	ck_assert_msg(bq.q != NULL, "mq_create %s: %s", qname, mq_errdetail());
+	snprintf(bq.name, sizeof(bq.name), "%s", qname);
+	broker.queues = bqs;
+	broker.nqueues = 1;
 	broker.started = broker_now();
 	pthread_mutex_init(&broker.lock, NULL);
-	ck_assert_int_eq(mq_send(broker.q, "hello", 5, 0), 0);
+	ck_assert_int_eq(mq_send(bq.q, "hello", 5, 0), 0);
 
 	char err[256] = "";
 	server = http_start(&broker, "127.0.0.1:0", web_root, err, sizeof(err));
@@ -61,7 +65,7 @@ static void teardown(void)
 {
 	http_stop(server);
 	server = NULL;
-	mq_detach(broker.q);
+	mq_detach(bq.q);
 	mq_remove(qname);
 	pthread_mutex_destroy(&broker.lock);
 }

@@ -11,8 +11,11 @@
 
 #include <cjson/cJSON.h>
 
-#include "broker.h"
+#include "status.h"
 #include "teststatus.h"
+
+/* ONE: a single view as the array render_status and render_metrics take. */
+#define ONE(v) ((const struct broker_view *const[]){(v)})
 
 #define BIG_ENQ   ((UINT64_C(1) << 40) + 3)  /* beyond 32 bits */
 #define BIG_BYTES UINT64_C(1000000000000000) /* 1e15: cJSON alone would print "1e+15" */
@@ -76,7 +79,7 @@ static void fill_view(struct broker_view *v, const char *name)
 
 static cJSON *parse_status(const struct broker_view *v, char **text)
 {
-	char *s = render_status(v);
+	char *s = render_status(ONE(v), 1);
 	ck_assert_ptr_nonnull(s);
 	cJSON *doc = cJSON_Parse(s);
 	ck_assert_msg(doc != NULL, "render_status is not JSON: %s", s);
@@ -259,7 +262,7 @@ START_TEST(test_status_damaged)
 	ck_assert_str_eq(str(q, "state"), "damaged");
 	ck_assert_str_eq(str(q, "error"), "queue /messagequeue: damaged: its file shrank\n");
 	cJSON_Delete(doc);
-	char *m = render_metrics(&v);
+	char *m = render_metrics(ONE(&v), 1);
 	ck_assert_ptr_nonnull(m);
 	ck_assert_msg(strstr(m, "\nmq_queue_damaged{queue=\"/messagequeue\"} 1\n"), "%s", m);
 	free(m);
@@ -559,7 +562,7 @@ static const struct sample *find_sample(const struct page *p, const char *name, 
 
 static void render_page(const struct broker_view *v, struct page *p, char **text)
 {
-	char *t = render_metrics(v);
+	char *t = render_metrics(ONE(v), 1);
 	ck_assert_ptr_nonnull(t);
 	ck_assert_msg(parse_page(t, p), "not Prometheus text format: %s\n%s", parse_err, t);
 	if (text)

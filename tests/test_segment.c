@@ -1119,7 +1119,8 @@ START_TEST(test_corrupt_version_1_file)
 	ck_assert_uint_gt(len, sizeof(struct mq_shm));
 	write_file(qpath, img, len);
 	free(img);
-	expect_eproto(qname, "layout 1 file", "layout version 1, this libmq reads version 2");
+	expect_eproto(qname, "layout 1 file",
+	              "layout version 1, this libmq reads version 3 (made by an older libmq, 0.1");
 	ck_assert_detail_has(refused_detail, "made by an older libmq");
 	ck_assert_detail_has(refused_detail, "'mqbroker' moves its messages into a new queue");
 	ck_assert_detail_has(refused_detail, "'mqbroker --recreate' replaces it");
@@ -1905,7 +1906,8 @@ START_TEST(test_bug_small_version_1_file_called_truncated)
 	ck_assert_uint_lt(len, sizeof(struct mq_shm));
 	write_file(qpath, img, len);
 	free(img);
-	expect_eproto(qname, "small layout 1 file", "layout version 1, this libmq reads version 2");
+	expect_eproto(qname, "small layout 1 file",
+	              "layout version 1, this libmq reads version 3 (made by an older libmq, 0.1");
 	ck_assert_detail_has(refused_detail, "made by an older libmq");
 	ck_assert_int_eq(unlink(qpath), 0);
 }

@@ -69,7 +69,8 @@ struct mq_stats {
 	uint64_t acked_total;          /* leases acked (the message retired) */
 	uint64_t nacked_total;         /* leases nacked (the message given back) */
 	uint64_t redelivered_total;    /* deliveries of messages given back (nack, dead holder) */
-	uint64_t reserved[12];
+	uint64_t oldest_age_ns; /* how long the oldest waiting message has waited (0: none) */
+	uint64_t reserved[11];
 };
 
 /* Roles reported in struct mq_client_info.role (a bit set). */

@@ -124,6 +124,52 @@ struct mq_inspection {
  */
 int mq_inspect(mq_t *q, struct mq_inspection *out) MQ_SYMBOL(libmq_inspect);
 
+/*
+ * Time in queue: every message is stamped when sent and measured when first
+ * taken from the queue (mq_recv, mq_recv_batch, mq_recv_lease, mq_peek; a
+ * redelivery is not measured again), into a histogram kept in the segment
+ * since the queue was created. Bucket 0 counts [0, 1024 ns); bucket i counts
+ * [mq_tiq_bucket_upper_ns(i - 1), mq_tiq_bucket_upper_ns(i)): four buckets
+ * an octave, so a percentile read from it is within 25 % of the truth; the
+ * last bucket is open above (upper bound UINT64_MAX). Counters only grow:
+ * the difference of two snapshots is the histogram of what was taken
+ * between them.
+ */
+#define MQ_TIQ_NBUCKETS 128
+struct mq_time_in_queue {
+	uint64_t count;  /* messages measured */
+	uint64_t sum_ns; /* their total time in queue */
+	uint64_t max_ns; /* the longest, since the queue was created */
+	uint64_t bucket[MQ_TIQ_NBUCKETS];
+};
+
+/* mq_time_in_queue: Q's histogram, read without taking the queue's locks.
+ * Returns 0, or -1 with errno EINVAL (Q or OUT NULL), ENOTSUP (the queue's
+ * clock cannot be read on this machine), EPROTO (damaged). */
+int mq_time_in_queue(mq_t *q, struct mq_time_in_queue *out) MQ_SYMBOL(libmq_time_in_queue);
+
+/* mq_tiq_bucket_upper_ns: the upper bound of bucket I (exclusive), in
+ * nanoseconds; UINT64_MAX for the last. */
+uint64_t mq_tiq_bucket_upper_ns(unsigned i) MQ_SYMBOL(libmq_tiq_bucket_upper_ns);
+
+/* struct mq_listed: a libmq queue found in /dev/shm by mq_list. */
+struct mq_listed {
+	char name[MQ_NAME_MAX + 1]; /* "/orders" */
+	uint32_t version;           /* its layout version (mq_attach reads MQ_LAYOUT_CURRENT) */
+	uint64_t size;              /* file size, bytes */
+	uint32_t uid, mode;         /* owner and permission bits */
+};
+#define MQ_LAYOUT_CURRENT 3u
+
+/*
+ * mq_list: the libmq queues in /dev/shm (files that begin with libmq's magic,
+ * of any layout version), sorted by name, up to N into OUT. Files this
+ * process may not read are not listed (nor are other programs' objects).
+ * Returns how many were found (may be more than N), or -1 with errno
+ * (EINVAL: OUT NULL with N > 0; or why /dev/shm cannot be read).
+ */
+int mq_list(struct mq_listed *out, size_t n) MQ_SYMBOL(libmq_list);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,7 +1,9 @@
 /* admin.c - the calls of libmq_admin.h: observing, the broker's role, reaping, inspection. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -261,4 +263,55 @@ int mq_inspect(mq_t *q, struct mq_inspection *out)
 		snprintf(out->problem, sizeof(out->problem), "%s", why);
 	}
 	return handle_check(q, false);
+}
+
+static int listed_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct mq_listed *)a)->name, ((const struct mq_listed *)b)->name);
+}
+
+int mq_list(struct mq_listed *out, size_t n)
+{
+	if (!out && n)
+		return error_set(EINVAL, "mq_list: output is NULL");
+	int dfd = open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+	if (!d) {
+		int err = errno;
+		if (dfd >= 0)
+			close(dfd);
+		return error_set(err, "mq_list: /dev/shm: %s", strerror(err));
+	}
+	size_t found = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' || strlen(e->d_name) + 1 > MQ_NAME_MAX)
+			continue;
+		/* O_NONBLOCK: a FIFO planted in /dev/shm must not hang us. */
+		int fd = openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		struct stat st;
+		uint64_t head[2] = {0, 0};
+		int ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		         pread(fd, head, sizeof(head), 0) == (ssize_t)sizeof(head) &&
+		         head[0] == MQ_MAGIC;
+		close(fd);
+		if (!ok)
+			continue;
+		if (found < n) {
+			struct mq_listed *l = &out[found];
+			memset(l, 0, sizeof(*l));
+			l->name[0] = '/';
+			memcpy(l->name + 1, e->d_name, strlen(e->d_name) + 1);
+			l->version = (uint32_t)head[1]; /* little-endian: the version word */
+			l->size = (uint64_t)st.st_size;
+			l->uid = st.st_uid;
+			l->mode = st.st_mode & 07777;
+		}
+		found++;
+	}
+	closedir(d);
+	qsort(out, found < n ? found : n, sizeof(*out), listed_cmp);
+	return found > INT32_MAX ? INT32_MAX : (int)found;
 }

@@ -15,6 +15,7 @@
 #include "error.h"
 #include "guard.h"
 #include "handle.h"
+#include "tiq.h"
 #include "ops.h"
 #include "pollfd.h"
 #include "wait.h"
@@ -79,6 +80,7 @@ static void handle_geometry(struct mq *q)
 	q->pool = (_Atomic uint64_t *)(base + s->pool_offset);
 	q->requeue = (_Atomic uint32_t *)(base + s->requeue_offset);
 	q->chunks = base + s->chunks_offset;
+	tiq_attach(q);
 }
 
 /* handle_map: map FD's SIZE bytes into Q, watched by the SIGBUS guard.
@@ -444,6 +446,7 @@ int mq_stats(mq_t *q, struct mq_stats *out)
 	out->acked_total = mq_load_relaxed(&s->acked);
 	out->nacked_total = mq_load_relaxed(&s->nacked);
 	out->redelivered_total = mq_load_relaxed(&s->redelivered);
+	out->oldest_age_ns = tiq_oldest_ns(q);
 	for (unsigned i = 0; i < MQ_CLIENTS_MAX; i++) {
 		struct mq_client_slot *c = &s->clients[i];
 		if (mq_load_acquire(&c->state) != MQ_CLIENT_ACTIVE)

@@ -57,6 +57,13 @@ struct mq {
 	/* mq_pollfd's descriptors and watcher threads (pollfd.c), NULL until
 	 * the first mq_pollfd. */
 	_Atomic(struct mq_poll *) poll;
+	/* Time in queue (tiq.h): the segment's section, its clock (0: not
+	 * usable here), ns per tick, and whether this handle stamps and
+	 * measures (MQ_TIME_IN_QUEUE=0 turns it off). */
+	struct mq_tiq *tiq;
+	uint32_t tiq_clock;
+	int tiq_on;
+	double tiq_ns_per_tick;
 	char name[MQ_NAME_MAX + 1];
 };
 

@@ -116,11 +116,13 @@ static inline bool ring_slot_free(struct mq *q, uint64_t t)
 }
 
 /* chunk_queue (send lock): fill chunk IDX's header as the message at ring
- * position T of LEN bytes and commit it (the ring entry's release store). */
-static inline void chunk_queue(struct mq *q, uint32_t idx, uint64_t t, uint32_t len)
+ * position T of LEN bytes sent at STAMP (tiq.h) and commit it (the ring
+ * entry's release store). */
+static inline void chunk_queue(struct mq *q, uint32_t idx, uint64_t t, uint32_t len, uint64_t stamp)
 {
 	struct mq_chunk *c = handle_chunk(q, idx);
 	mq_store_relaxed(&c->len, len);
+	mq_store_relaxed(&c->sent, stamp);
 	mq_store_relaxed(&c->id, t + 1);
 	mq_store_relaxed(&c->pos, t);
 	mq_store_relaxed(&c->deliveries, 0);

@@ -53,6 +53,7 @@
 #include "error.h"
 #include "lock.h"
 #include "ops.h"
+#include "tiq.h"
 #include "pollfd.h"
 
 /* Messages taken in one round of the receive lock by mq_recv_batch. */
@@ -78,6 +79,7 @@ static int send_fifo(struct mq *q, const struct iovec *msgs, unsigned n, const s
 	mq_store_relaxed(&in->pos, tail);
 	mq_store_relaxed(&in->fpos, fhead);
 	intent_begin(in, MQ_OP_SEND);
+	uint64_t stamp = tiq_stamp(q); /* one clock read per round */
 	unsigned m = 0;
 	uint64_t bytes = 0;
 	int bad = 0;
@@ -96,7 +98,7 @@ static int send_fifo(struct mq *q, const struct iovec *msgs, unsigned n, const s
 			bad = 1;
 			break;
 		}
-		chunk_queue(q, idx, tail + m, (uint32_t)len);
+		chunk_queue(q, idx, tail + m, (uint32_t)len, stamp);
 		bytes += len;
 	}
 	if (m) {
@@ -319,6 +321,11 @@ static int recv_fifo(struct mq *q, struct iovec *bufs, unsigned n, const struct 
 			return -1;
 		}
 		take_commit(q, src, pos0, k);
+		if (src == MQ_SRC_RING && q->tiq_on) {
+			uint64_t now = tiq_clock_now(q->tiq_clock); /* one read per round */
+			for (unsigned j = 0; j < k; j++)
+				tiq_record(q, mq_load_relaxed(&handle_chunk(q, idx[j])->sent), now);
+		}
 		for (unsigned j = 0; j < k; j++) {
 			if (pool_push(q, idx[j]) != 0) {
 				/* Only a scribbled pool gets here: the record stays, so

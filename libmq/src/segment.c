@@ -11,6 +11,7 @@
 
 #include "atomics.h"
 #include "handle.h"
+#include "tiq.h"
 #include "segment.h"
 
 static uint32_t fnv1a(uint32_t h, const void *p, size_t n)
@@ -63,7 +64,11 @@ int segment_geometry(uint64_t capacity, uint64_t max_msg, struct mq_geometry *g)
 	g->chunks_offset = round_line(g->requeue_offset + rs * sizeof(uint32_t));
 	if (capacity > (UINT64_MAX - g->chunks_offset) / g->chunk_size)
 		return -1;
-	g->total_size = g->chunks_offset + capacity * g->chunk_size;
+	/* Its own pair of lines (the creator's and the consumers'). */
+	g->tiq_offset = (g->chunks_offset + capacity * g->chunk_size + 127) & ~(uint64_t)127;
+	if (g->tiq_offset > UINT64_MAX - sizeof(struct mq_tiq))
+		return -1;
+	g->total_size = g->tiq_offset + sizeof(struct mq_tiq);
 	g->flags = max_msg >= MQ_LIFO_MIN_MSG ? MQ_SEG_LIFO : 0;
 	return 0;
 }
@@ -131,6 +136,7 @@ int segment_init(struct mq_shm *s, uint64_t capacity, uint64_t max_msg, const st
 		mq_store_relaxed(&c->state, MQ_CHUNK_STATE(MQ_CHUNK_FREE, 0));
 	}
 	mq_store_relaxed(&s->ftail, capacity);
+	tiq_init((struct mq_tiq *)((unsigned char *)s + g->tiq_offset));
 	/* Publish: pairs with the acquire load of the magic in segment_validate,
 	 * so an attacher that sees the magic sees a complete segment. */
 	mq_store_release(&s->magic, MQ_MAGIC);
@@ -285,9 +291,14 @@ int segment_validate(const struct mq_shm *s, uint64_t file_size, char *detail, s
 	if (s->version != MQ_LAYOUT_VERSION)
 		return BAD("layout version %u, this libmq reads version %u%s", s->version,
 		           MQ_LAYOUT_VERSION,
-		           s->version < MQ_LAYOUT_VERSION
-		                   ? " (made by an older libmq: 'mqbroker' moves its messages into "
-		                     "a new queue, or 'mqbroker --recreate' replaces it)"
+		           s->version == 1 ? " (made by an older libmq, 0.1: 'mqbroker' moves its "
+		                             "messages into a new queue, or 'mqbroker --recreate' "
+		                             "replaces it)"
+		           : s->version == 2
+		                   ? " (made by an older libmq, a development build of 0.2 from "
+		                     "before time in queue: 'mqbroker --recreate' replaces it)"
+		           : s->version < MQ_LAYOUT_VERSION
+		                   ? " (made by an older libmq: 'mqbroker --recreate' replaces it)"
 		                   : " (made by a newer libmq)");
 	if (file_size < sizeof(struct mq_shm))
 		return BAD("truncated: %" PRIu64 " bytes, smaller than the %zu-byte header",

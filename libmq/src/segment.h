@@ -1,9 +1,10 @@
 /*
- * segment.h - the layout of a libmq shared-memory segment (layout version 2).
+ * segment.h - the layout of a libmq shared-memory segment (layout version 3).
  *
  * A segment is: one struct mq_shm (identity, geometry, the producer and
  * consumer sides with their locks, the wake-up words, the counters and the
- * client table), then four arrays:
+ * client table), then four arrays, then one struct mq_tiq (the time-in-queue
+ * clock and histogram, at total_size - sizeof(struct mq_tiq)):
  *
  *   ring     ring_size x uint64  the queue: entry p holds (seq32, chunk) once
  *                                position p is committed; seq32 = p + 1
@@ -31,6 +32,7 @@
  *                         written under the receive lock (in a LIFO segment the
  *                         pool's top is ftail and pops happen there too)
  *   chunk headers         by whoever holds the chunk (its state says who)
+ *   tiq.count/sum/bucket  under the receive lock (plain load-and-store)
  *   clients[i]            by client i (counters under the lock of their side),
  *                         state by claim/release/reap under its liveness lock
  *   wake words            futexes, any process
@@ -47,9 +49,10 @@
 #include <stdint.h>
 
 #include "libmq.h"
+#include "libmq_admin.h"
 
 #define MQ_MAGIC          UINT64_C(0x314745534d51424c) /* "LBQMSEG1" little-endian, every version */
-#define MQ_LAYOUT_VERSION 2u
+#define MQ_LAYOUT_VERSION 3u
 #define MQ_CACHELINE      64
 /* Liveness locks (fcntl OFD locks) live at these byte offsets of the segment
  * file, far beyond its end, so they never touch data: one byte per client
@@ -148,7 +151,7 @@ struct mq_chunk {
 	_Atomic uint64_t pos;        /* where it is referenced from (see the kinds) */
 	_Atomic uint32_t len;        /* payload bytes, checked against max_msg */
 	_Atomic uint32_t deliveries; /* times taken with a lease */
-	_Atomic int64_t sent_ns;     /* CLOCK_MONOTONIC when sent (time in queue) */
+	_Atomic uint64_t sent;       /* when sent, in the ticks of tiq.clock (0: not stamped) */
 	_Atomic int64_t lease_ns;    /* CLOCK_MONOTONIC_COARSE when leased */
 	uint64_t reserved[2];
 };
@@ -268,11 +271,43 @@ _Static_assert(offsetof(struct mq_shm, not_full) - offsetof(struct mq_shm, not_e
                "the two wake-up words are written by different sides");
 _Static_assert(sizeof(struct mq_shm) % MQ_CACHELINE == 0, "the arrays start on a line");
 _Static_assert(sizeof(struct mq_shm) == 33664, "layout change: bump MQ_LAYOUT_VERSION");
+_Static_assert(MQ_LAYOUT_CURRENT == MQ_LAYOUT_VERSION,
+               "libmq_admin.h says which layout mq_attach reads");
+
+/*
+ * struct mq_tiq: time in queue, the last thing in the segment. Producers
+ * stamp each message (mq_chunk.sent) with the queue's clock; whoever takes a
+ * message from the ring under the receive lock adds now - sent to the
+ * histogram. The clock is written once by the creator: MQ_CLOCK_TSC (the
+ * x86-64 time-stamp counter, ~10 ns to read, chosen only when the kernel's
+ * clocksource is "tsc", i.e. the kernel itself trusts it to agree across
+ * CPUs) at hz ticks per second, calibrated against CLOCK_MONOTONIC at
+ * creation; else MQ_CLOCK_MONO (CLOCK_MONOTONIC nanoseconds, ~25 ns).
+ *
+ * Buckets: 0 holds [0, 1024 ns); bucket i >= 1 the octave 2^(10 + (i-1)/4)
+ * ns cut in four equal parts ((i-1) % 4 says which); the last one is open
+ * above. Counters only grow (readers difference two snapshots for a window).
+ */
+#define MQ_CLOCK_TSC   1u
+#define MQ_CLOCK_MONO  2u
+#define MQ_TIQ_BUCKETS MQ_TIQ_NBUCKETS /* libmq_admin.h */
+struct mq_tiq {
+	uint32_t clock; /* MQ_CLOCK_*, written once by the creator */
+	uint32_t pad;
+	uint64_t hz; /* clock ticks per second */
+	uint64_t reserved[6];
+	_Atomic uint64_t count MQ_SECTION; /* messages measured */
+	_Atomic uint64_t sum_ns;           /* their total time in queue */
+	_Atomic uint64_t max_ns;           /* the longest (since creation) */
+	uint64_t reserved2[5];
+	_Atomic uint64_t bucket[MQ_TIQ_BUCKETS];
+};
+_Static_assert(sizeof(struct mq_tiq) == 1280, "tiq section: a change bumps MQ_LAYOUT_VERSION");
 
 /* Geometry helpers: the layout of CAPACITY messages of MAX_MSG bytes. */
 struct mq_geometry {
 	uint64_t chunk_size, ring_size, ring_offset, pool_offset, requeue_offset, chunks_offset,
-	        total_size;
+	        tiq_offset, total_size;
 	uint32_t flags;
 };
 

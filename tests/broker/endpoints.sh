@@ -45,8 +45,12 @@ for n, line in enumerate(text.split("\n")[:-1], 1):
     m = re.fullmatch("(" + NAME + r")(?:\{(.*)\})? (\S+)", line)
     assert m, f"line {n}: not a sample: {line!r}"
     fam, labels, value = m.groups()
-    assert fam in type_ and fam in help_, f"line {n}: {fam} has no HELP/TYPE before it"
-    assert order[-1] == fam, f"line {n}: {fam} sample outside its family"
+    base = fam
+    for suffix in ("_bucket", "_sum", "_count"):
+        if fam.endswith(suffix) and type_.get(fam[: -len(suffix)]) == "histogram":
+            base = fam[: -len(suffix)]
+    assert base in type_ and base in help_, f"line {n}: {fam} has no HELP/TYPE before it"
+    assert order[-1] == base, f"line {n}: {fam} sample outside its family"
     lab = {}
     if labels:
         pos = 0
@@ -100,7 +104,7 @@ http GET /healthz
 "$PYTHON" - "$TMP/body" "$BPID" <<'EOF' || fail "GET /healthz body: $(cat "$TMP/body")"
 import json, sys
 d = json.load(open(sys.argv[1]))
-assert d == {"status": "ok", "pid": int(sys.argv[2])}, d
+assert d == {"status": "ok", "pid": int(sys.argv[2]), "queues": 1}, d
 EOF
 grep -qi '^content-type: application/json' "$TMP/headers" || fail "/healthz is not application/json: $(cat "$TMP/headers")"
 

@@ -154,8 +154,8 @@ bad_segment "truncated queue" "truncated: file has $((size - 64)) bytes, its hea
 truncate -s 4096 "/dev/shm$Q-bad"
 bad_segment "queue cut inside its header" "truncated: 4096 bytes, smaller than the 33664-byte header"
 cp "/dev/shm$Q" "/dev/shm$Q-bad"
-printf '\003\000\000\000' | dd of="/dev/shm$Q-bad" bs=1 seek=8 conv=notrunc status=none
-bad_segment "layout version 3" "layout version 3, this libmq reads version 2 (made by a newer libmq)"
+printf '\004\000\000\000' | dd of="/dev/shm$Q-bad" bs=1 seek=8 conv=notrunc status=none
+bad_segment "layout version 4" "layout version 4, this libmq reads version 3 (made by a newer libmq)"
 cp "/dev/shm$Q" "/dev/shm$Q-bad"
 printf '\377' | dd of="/dev/shm$Q-bad" bs=1 seek=17 conv=notrunc status=none
 bad_segment "scribbled capacity" "corrupt header (geometry checksum mismatch)"

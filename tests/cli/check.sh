@@ -136,9 +136,9 @@ make_valid
 truncate -s 36000 "/dev/shm$Q"
 damaged "truncated: file has 36000 bytes, its header says 36352"
 make_valid
-printf '\003\000\000\000' | dd of="/dev/shm$Q" bs=1 seek=8 conv=notrunc status=none
-damaged "layout version 3, this libmq reads version 2"
-out_has "version: 3"
+printf '\004\000\000\000' | dd of="/dev/shm$Q" bs=1 seek=8 conv=notrunc status=none
+damaged "layout version 4, this libmq reads version 3"
+out_has "version: 4"
 make_valid
 printf '\377' | dd of="/dev/shm$Q" bs=1 seek=20 conv=notrunc status=none
 damaged "corrupt header (geometry checksum mismatch)"

@@ -1,0 +1,168 @@
+/* tiq.c - time in queue: choosing and calibrating the clock, the age of the oldest message, the
+ * histogram snapshot. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "handle.h"
+#include "libmq_admin.h"
+#include "tiq.h"
+
+static uint64_t mono_ns(void)
+{
+	return tiq_clock_now(MQ_CLOCK_MONO);
+}
+
+/* tsc_usable: whether the kernel itself keeps time with the TSC (it then
+ * trusts it to be constant-rate and the same on every CPU). */
+static int tsc_usable(void)
+{
+#if defined(__x86_64__)
+	FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "re");
+	if (!f)
+		return 0;
+	char cs[32] = "";
+	int ok = fgets(cs, sizeof(cs), f) && !strcmp(cs, "tsc\n");
+	fclose(f);
+	return ok;
+#else
+	return 0;
+#endif
+}
+
+/* tsc_hz: the TSC's ticks per second, measured against CLOCK_MONOTONIC over
+ * 2 ms once per process (an error of ~1e-5: a few tens of ns of clock
+ * reading over 2 ms). */
+static uint64_t tsc_hz(void)
+{
+	static _Atomic uint64_t hz;
+	uint64_t v = atomic_load_explicit(&hz, memory_order_relaxed);
+	if (v)
+		return v;
+	uint64_t c0 = mono_ns(), t0 = tiq_clock_now(MQ_CLOCK_TSC), c1, t1;
+	do {
+		c1 = mono_ns();
+		t1 = tiq_clock_now(MQ_CLOCK_TSC);
+	} while (c1 - c0 < 2000000);
+	v = (uint64_t)((double)(t1 - t0) * 1e9 / (double)(c1 - c0));
+	atomic_store_explicit(&hz, v, memory_order_relaxed);
+	return v;
+}
+
+void tiq_init(struct mq_tiq *t)
+{
+	if (tsc_usable()) {
+		uint64_t hz = tsc_hz();
+		if (hz >= 1000000) {
+			t->clock = MQ_CLOCK_TSC;
+			t->hz = hz;
+			return;
+		}
+	}
+	t->clock = MQ_CLOCK_MONO;
+	t->hz = 1000000000u;
+}
+
+void tiq_attach(struct mq *q)
+{
+	struct mq_geometry g;
+	q->tiq = NULL;
+	q->tiq_clock = 0;
+	q->tiq_on = 0;
+	if (segment_geometry(q->capacity, q->max_msg, &g) != 0)
+		return;
+	struct mq_tiq *t = (struct mq_tiq *)((unsigned char *)q->shm + g.tiq_offset);
+	/* Written once by the creator, but read as untrusted: an unknown clock
+	 * or an absurd rate turns the measurement off for this handle. */
+	uint32_t clock = t->clock;
+	uint64_t hz = t->hz;
+	if (clock == MQ_CLOCK_TSC && !tsc_usable())
+		clock = 0; /* not here: a queue made where the TSC was trusted */
+	if ((clock != MQ_CLOCK_TSC && clock != MQ_CLOCK_MONO) || hz < 1000000 ||
+	    hz > UINT64_C(100000000000))
+		return;
+	q->tiq = t;
+	q->tiq_clock = clock;
+	q->tiq_ns_per_tick = 1e9 / (double)hz;
+	const char *env = getenv("MQ_TIME_IN_QUEUE");
+	q->tiq_on = !(env && !strcmp(env, "0"));
+}
+
+/* sent_of: the stamp of chunk IDX if IDX is a chunk, else 0. */
+static uint64_t sent_of(struct mq *q, uint64_t idx)
+{
+	if (idx >= q->capacity)
+		return 0;
+	return mq_load_relaxed(&handle_chunk(q, idx)->sent);
+}
+
+uint64_t tiq_oldest_ns(struct mq *q)
+{
+	if (!q->tiq)
+		return 0;
+	struct mq_shm *s = q->shm;
+	uint64_t oldest = 0;
+	/* Read without a lock: the message may be taken (and its chunk reused)
+	 * as we look. A position read again unchanged after the stamp says the
+	 * stamp was that message's; else look again (a few times at most). */
+	for (int tries = 0; tries < 4; tries++) {
+		uint64_t head = mq_load_acquire(&s->head), tail = mq_load_acquire(&s->tail);
+		uint64_t sent = 0;
+		if (head < tail && head < MQ_INDEX_LIMIT) {
+			uint64_t e = mq_load_acquire(&q->ring[head & q->ring_mask]);
+			if (entry_ready(e, head))
+				sent = sent_of(q, entry_idx(e));
+		}
+		if (mq_load_acquire(&s->head) == head) {
+			oldest = sent;
+			break;
+		}
+	}
+	for (int tries = 0; tries < 4; tries++) {
+		uint64_t rhead = mq_load_acquire(&s->rhead), rtail = mq_load_acquire(&s->rtail);
+		uint64_t sent = 0;
+		if (rhead < rtail)
+			sent = sent_of(q, mq_load_relaxed(&q->requeue[rhead & q->ring_mask]));
+		if (mq_load_acquire(&s->rhead) == rhead) {
+			if (sent && (!oldest || sent < oldest))
+				oldest = sent;
+			break;
+		}
+	}
+	uint64_t now = tiq_clock_now(q->tiq_clock);
+	return oldest && now > oldest ? tiq_ns(q, now - oldest) : 0;
+}
+
+uint64_t mq_tiq_bucket_upper_ns(unsigned i)
+{
+	if (i == 0)
+		return 1024;
+	if (i >= MQ_TIQ_NBUCKETS - 1)
+		return UINT64_MAX;
+	/* the upper bound of bucket i is the lower bound of bucket i + 1 */
+	unsigned o = 10 + i / 4, part = i % 4;
+	return ((uint64_t)1 << o) / 4 * (4 + part);
+}
+
+int mq_time_in_queue(mq_t *q, struct mq_time_in_queue *out)
+{
+	if (!q || !out)
+		return error_set(EINVAL, "mq_time_in_queue: %s is NULL",
+		                 q ? "output" : "queue handle");
+	if (handle_check(q, false))
+		return -1;
+	memset(out, 0, sizeof(*out));
+	struct mq_tiq *t = q->tiq;
+	if (!t)
+		return error_set(ENOTSUP,
+		                 "mq_time_in_queue on %s: the queue's clock is not usable here",
+		                 q->name);
+	out->count = mq_load_acquire(&t->count);
+	for (unsigned i = 0; i < MQ_TIQ_NBUCKETS; i++)
+		out->bucket[i] = mq_load_relaxed(&t->bucket[i]);
+	out->sum_ns = mq_load_relaxed(&t->sum_ns);
+	out->max_ns = mq_load_relaxed(&t->max_ns);
+	return handle_check(q, false);
+}
