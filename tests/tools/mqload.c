@@ -59,11 +59,13 @@ static const char usage_text[] =
         "        SIGTERM/SIGINT, at most R messages a second (default: unlimited); FILE\n"
         "        always holds (replaced atomically every 100 ms and at exit) the number\n"
         "        of messages whose send returned success: exactly sequences 0..N-1 were sent\n"
-        "  consume NAME --log FILE [--count FILE] [--seconds S] [--idle-exit MS] [RECVMODE]\n"
+        "  consume NAME --log FILE [--count FILE] [--seconds S] [--idle-exit MS]\n"
+        "          [--delay-ms D] [RECVMODE]\n"
         "        receive and verify until S seconds pass (default 60), SIGTERM/SIGINT,\n"
         "        or, with --idle-exit, the queue stayed empty MS; append a line per\n"
         "        message to the log as recv does (flushed every 100 ms and at exit);\n"
-        "        --count FILE holds the number received, replaced like produce's --confirm\n"
+        "        --count FILE holds the number received, replaced like produce's --confirm;\n"
+        "        --delay-ms: one message at a time, sleeping D ms after each (a slow consumer)\n"
         "  hold NAME [--send N] [--recv N] [--reserved N] [--size N] [--id P] [--start S]\n"
         "            [--ready FILE] [--seconds S] [SENDMODE] [RECVMODE]\n"
         "        attach, send N messages, receive N messages (with --lease or --peek:\n"
@@ -289,6 +291,7 @@ struct opts {
 	double seconds;
 	double rate;
 	int idle_exit_ms;
+	int delay_ms; /* consume: sleep this long after each message */
 	uint64_t send_n, recv_n, reserved_n;
 	int reserve;         /* SENDMODE --reserve */
 	enum recv_mode recv; /* RECVMODE --lease, --peek */
@@ -421,6 +424,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				return usage_error("bad --idle-exit '%s' (want milliseconds, 1..)",
 				                   v);
 			o->idle_exit_ms = (int)n;
+		} else if (!strcmp(a, "--delay-ms")) {
+			if (parse_u64(v, 60000, &n) || n == 0)
+				return usage_error("bad --delay-ms '%s' (want milliseconds, 1..60000)",
+				                   v);
+			o->delay_ms = (int)n;
 		} else if (!strcmp(a, "--send")) {
 			if (parse_u64(v, UINT32_MAX, &o->send_n))
 				return usage_error("bad --send '%s'", v);
@@ -811,9 +819,13 @@ static int cmd_consume(const struct opts *o)
 				rc = EXIT_ERROR;
 		}
 		uint64_t got;
-		int x = recv_some(q, o, &r, MAX_BATCH, 50, &got);
+		int x = recv_some(q, o, &r, o->delay_ms ? 1 : MAX_BATCH, 50, &got);
 		if (got)
 			last_msg = now_s();
+		if (got && o->delay_ms) {
+			struct timespec d = {o->delay_ms / 1000, (long)(o->delay_ms % 1000) * 1000000};
+			nanosleep(&d, NULL);
+		}
 		if (x != EXIT_OK && x != EXIT_TIMEOUT)
 			rc = x;
 	}
