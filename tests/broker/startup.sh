@@ -79,4 +79,56 @@ refused_conf "$CONF" "$CONF:2: control character 0x1b (column 13)"
 expect_exit 2 "$TMP/err.log" -n "$Q" --config "$(printf '%s/bad\033name' "$TMP")"
 grep -q $'\033' "$TMP/err.log" && fail "an escape character in a path reached the log raw: $(cat -v "$TMP/err.log")"
 expect_log "$TMP/err.log" 'bad\x1bname: cannot open: No such file or directory'
+
+# Many queues (issue 15): every bad --queue and queue line is refused with
+# its reason (exit 2) before any queue is touched.
+bad_queue() {
+	local text=$1
+	shift
+	expect_exit 2 "$TMP/err.log" -l 127.0.0.1:0 "$@"
+	expect_log "$TMP/err.log" "$text"
+	for x in "$Q" "$Q-a" "$Q-b"; do
+		[ ! -e "/dev/shm$x" ] || fail "mqbroker $* was refused, but /dev/shm$x was made"
+	done
+}
+bad_queue "bad queue name 'nope'" --queue "$Q-a" --queue nope
+bad_queue "bad queue name '/a/b'" --queue /a/b
+bad_queue "bad --queue '$Q-a:0' (want NAME[:CAPACITY[:MAX_MSG]]; CAPACITY 1..16777216 messages)" --queue "$Q-a:0"
+bad_queue "bad --queue '$Q-a:8:9G' (want NAME[:CAPACITY[:MAX_MSG]]; MAX_MSG 1..1073741824 bytes" --queue "$Q-a:8:9G"
+bad_queue "bad --queue '$Q-a:8:64:1'" --queue "$Q-a:8:64:1"
+bad_queue "queue $Q-a is given twice" --queue "$Q-a" --queue "$Q-a:16"
+bad_queue "option '--queue' needs a value" --queue
+bad_queue "--name $Q and --queue (or queue lines) both name queues" -n "$Q" --queue "$Q-a"
+printf 'queue = %s capacity
+' "$Q-a" >"$CONF"
+bad_queue "$CONF:1: queue line: 'capacity' needs a value" --config "$CONF"
+printf 'queue = %s colour blue
+' "$Q-a" >"$CONF"
+bad_queue "$CONF:1: queue line: unknown setting 'colour' (want capacity, max_msg, mode or group)" --config "$CONF"
+printf 'queue = %s mode 0999
+' "$Q-a" >"$CONF"
+bad_queue "$CONF:1: queue line: bad mode '0999'" --config "$CONF"
+printf 'queue = %s max_msg 0
+' "$Q-a" >"$CONF"
+bad_queue "$CONF:1: queue line: bad max_msg '0'" --config "$CONF"
+printf 'queue = %s group no-such-group-here
+' "$Q-a" >"$CONF"
+bad_queue "queue $Q-a: no such group 'no-such-group-here'" --config "$CONF"
+printf 'queue =
+' >"$CONF"
+bad_queue "$CONF:1: queue line '' names no queue" --config "$CONF"
+printf 'queue = %s
+queue = %s capacity 8
+' "$Q-a" "$Q-a" >"$CONF"
+bad_queue "$CONF:2: queue $Q-a is given twice" --config "$CONF"
+printf 'name = %s
+queue = %s
+' "$Q" "$Q-a" >"$CONF"
+bad_queue "both name queues" --config "$CONF"
+# No queue can be served: the first one's reason and exit status.
+head -c 40000 /dev/urandom >"/dev/shm$Q-a"
+head -c 40000 /dev/urandom >"/dev/shm$Q-b"
+expect_exit 4 "$TMP/err.log" -l 127.0.0.1:0 --queue "$Q-a" --queue "$Q-b"
+expect_log "$TMP/err.log" "no queue could be served"
+rm -f "/dev/shm$Q-a" "/dev/shm$Q-b"
 echo "PASS: $TEST"
