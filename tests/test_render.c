@@ -773,6 +773,122 @@ START_TEST(test_parser_accepts_valid_page)
 }
 END_TEST
 
+/* ---- many queues, time in queue ---- */
+
+/* Several views: "queues" in order; one not open has only name, state and
+ * error; every series of /metrics once per open queue, the damaged gauge
+ * for all; the histogram's buckets cumulative, +Inf equal to _count. */
+START_TEST(test_many_queues)
+{
+	static struct broker_view a, b, c;
+	fill_view(&a, "/orders");
+	fill_view(&b, "/refunds");
+	fill_view(&c, "/broken");
+	b.stats.depth = 9;
+	b.stats.oldest_age_ns = UINT64_C(2500000000);
+	b.have_tiq = 1;
+	b.tiq_total.bucket[0] = 5;  /* < 1.024 us */
+	b.tiq_total.bucket[41] = 7; /* [2^20, 1.25 * 2^20) ns */
+	b.tiq_total.count = 12;
+	b.tiq_total.sum_ns = UINT64_C(9000000);
+	b.tiq_total.max_ns = 1200000;
+	b.tiq_window = (struct tiq_summary){
+	        .count = 7, .p50 = 0.001, .p90 = 0.0011, .p99 = 0.0012, .max = 0.0012};
+	b.tiq_window_s = 60;
+	memset(&c, 0, sizeof(c));
+	snprintf(c.name, sizeof(c.name), "/broken");
+	c.no_stats = 1;
+	c.damaged = 1;
+	snprintf(c.problem, sizeof(c.problem), "queue /broken: not a libmq queue");
+	const struct broker_view *all[3] = {&a, &b, &c};
+	char *text = render_status(all, 3);
+	ck_assert_ptr_nonnull(text);
+	cJSON *doc = cJSON_Parse(text);
+	ck_assert_ptr_nonnull(doc);
+	const cJSON *qs = get(doc, "queues");
+	ck_assert_int_eq(cJSON_GetArraySize(qs), 3);
+	const cJSON *qa = cJSON_GetArrayItem(qs, 0), *qb = cJSON_GetArrayItem(qs, 1),
+	            *qc = cJSON_GetArrayItem(qs, 2);
+	ck_assert_str_eq(str(qa, "name"), "/orders");
+	ck_assert_str_eq(str(qb, "name"), "/refunds");
+	ck_assert_int_eq((int)num(qb, "depth"), 9);
+	ck_assert_double_eq_tol(num(qb, "oldest_age_s"), 2.5, 1e-9);
+	const cJSON *t = get(qb, "time_in_queue_s");
+	ck_assert_double_eq_tol(num(t, "p50"), 0.001, 1e-12);
+	ck_assert_double_eq_tol(num(t, "p99"), 0.0012, 1e-12);
+	ck_assert_double_eq_tol(num(t, "max"), 0.0012, 1e-12);
+	ck_assert_int_eq((int)num(t, "count"), 7);
+	/* a queue without figures: null percentiles, count 0 */
+	const cJSON *ta = get(qa, "time_in_queue_s");
+	ck_assert(cJSON_IsNull(get(ta, "p50")) && cJSON_IsNull(get(ta, "max")));
+	ck_assert_int_eq((int)num(ta, "count"), 0);
+	ck_assert_str_eq(str(qc, "state"), "damaged");
+	ck_assert_str_eq(str(qc, "error"), "queue /broken: not a libmq queue");
+	ck_assert_int_eq(cJSON_GetArraySize(qc), 3); /* name, state, error: nothing else */
+	cJSON_Delete(doc);
+	free(text);
+
+	char *m = render_metrics(all, 3);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_msg(strstr(m, "mq_queue_depth{queue=\"/orders\"} "
+	                        "3\nmq_queue_depth{queue=\"/refunds\"} 9\n# HELP"),
+	              "%.3000s", m);
+	ck_assert_msg(!strstr(m, "mq_queue_depth{queue=\"/broken\"}"), "%.3000s", m);
+	ck_assert_msg(strstr(m, "mq_queue_damaged{queue=\"/orders\"} "
+	                        "0\nmq_queue_damaged{queue=\"/refunds\"} "
+	                        "0\nmq_queue_damaged{queue=\"/broken\"} 1\n"),
+	              "%.3000s", m);
+	ck_assert_msg(
+	        strstr(m, "mq_queue_oldest_message_age_seconds{queue=\"/refunds\"} 2.500000\n"),
+	        "%.3000s", m);
+	ck_assert_msg(strstr(m, "# TYPE mq_message_time_in_queue_seconds histogram\n"), "%.3000s",
+	              m);
+	ck_assert_msg(strstr(m, "mq_message_time_in_queue_seconds_bucket{queue=\"/"
+	                        "refunds\",le=\"1.024e-06\"} 5\n"),
+	              "%.3000s", m);
+	/* below le 2^20 ns there are 5, below 2^22 all 12 */
+	ck_assert_msg(strstr(m, "mq_message_time_in_queue_seconds_bucket{queue=\"/"
+	                        "refunds\",le=\"0.001048576\"} 5\n"),
+	              "%.3000s", m);
+	ck_assert_msg(strstr(m, "mq_message_time_in_queue_seconds_bucket{queue=\"/"
+	                        "refunds\",le=\"0.004194304\"} 12\n"),
+	              "%.3000s", m);
+	ck_assert_msg(
+	        strstr(m, "mq_message_time_in_queue_seconds_bucket{queue=\"/refunds\",le=\"+Inf\"} "
+	                  "12\n"
+	                  "mq_message_time_in_queue_seconds_sum{queue=\"/refunds\"} 0.009000000\n"
+	                  "mq_message_time_in_queue_seconds_count{queue=\"/refunds\"} 12\n"),
+	        "%.3000s", m);
+	ck_assert_msg(!strstr(m, "mq_message_time_in_queue_seconds_count{queue=\"/orders\"}"), "%s",
+	              m);
+	free(m);
+
+	/* no queue at all: a valid, empty list */
+	text = render_status(all, 0);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_ptr_nonnull(strstr(text, "\"queues\":[]"));
+	free(text);
+}
+END_TEST
+
+/* A refused queue: "state":"refused" with its reason. */
+START_TEST(test_refused_queue)
+{
+	static struct broker_view v;
+	memset(&v, 0, sizeof(v));
+	snprintf(v.name, sizeof(v.name), "/theirs");
+	v.no_stats = 1;
+	v.refused = 1;
+	snprintf(v.problem, sizeof(v.problem), "queue /theirs is owned by nobody (uid 65534)");
+	char *text = render_queue(&v);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_str_eq(text,
+	                 "{\"name\":\"/theirs\",\"state\":\"refused\",\"error\":\"queue /theirs is "
+	                 "owned by nobody (uid 65534)\"}");
+	free(text);
+}
+END_TEST
+
 static Suite *render_suite(void)
 {
 	Suite *s = suite_create("render");
@@ -788,6 +904,8 @@ static Suite *render_suite(void)
 	tcase_add_test(tc, test_status_escapes_name);
 	tcase_add_test(tc, test_status_name_invalid_utf8_replaced);
 	tcase_add_test(tc, test_queue_is_element_of_status);
+	tcase_add_test(tc, test_many_queues);
+	tcase_add_test(tc, test_refused_queue);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("metrics");
