@@ -55,6 +55,6 @@ MQ_TEST_SCALE=4 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 step "libFuzzer: attach to arbitrary segment files for ${fuzz_seconds}s"
 CC=clang cmake -S . -B "$root/fuzz" -DMQ_WERROR=ON -DMQ_FUZZ=ON -DMQ_BUILD_TESTS=ON
 cmake --build "$root/fuzz" -j"$jobs" --target fuzz_attach
-tests/fuzz/run_fuzz.sh "$root/fuzz/tests/fuzz_attach" "$fuzz_seconds"
+libmq/tests/fuzz/run_fuzz.sh "$root/fuzz/libmq/tests/fuzz_attach" "$fuzz_seconds"
 
 step "all test runs passed"

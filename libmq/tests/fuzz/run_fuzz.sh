@@ -1,7 +1,7 @@
 #!/bin/sh
 # run_fuzz.sh - runs the fuzz_attach libFuzzer binary for a while on the seed corpus (CI).
 #
-# usage: tests/fuzz/run_fuzz.sh FUZZ_ATTACH_BINARY SECONDS
+# usage: libmq/tests/fuzz/run_fuzz.sh FUZZ_ATTACH_BINARY SECONDS
 #
 # Copies the seed corpus to a temporary directory, fuzzes for SECONDS with
 # -timeout=10 -rss_limit_mb=2048, prints the number of executions, and exits

@@ -36,7 +36,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "../testmsg.h"
+#include "testmsg.h"
 #include "atomics.h"
 #include "fuzz_attach.h"
 #include "guard.h"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # make_corpus.sh - regenerates the fuzz_attach seed corpus from real segments made by libmq.
 #
-# usage: tests/fuzz/make_corpus.sh [OUTPUT_DIR]   (default: tests/fuzz/corpus)
+# usage: libmq/tests/fuzz/make_corpus.sh [OUTPUT_DIR]   (default: libmq/tests/fuzz/corpus)
 #
 # Compiles a small generator against the library sources (segment.h gives the
 # offsets), makes real queues in /dev/shm for the raw-mode seeds (flags byte +
@@ -18,7 +18,7 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
+root=$(cd "$here/../../.." && pwd)
 out=${1:-$here/corpus}
 cc=${CC:-cc}
 tmp=$(mktemp -d)
