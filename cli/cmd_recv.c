@@ -29,16 +29,21 @@ void recv_usage(FILE *f)
 	        "                      ignores -n; with --timeout, stop (exit 4) once no\n"
 	        "                      message came for MS\n"
 	        "  -o, --format FMT    how to print each message:\n"
-	        "                        raw   the bytes exactly, nothing between messages\n"
+	        "                        raw   the bytes exactly and nothing else: one\n"
+	        "                              message only (refused with -n above 1 or\n"
+	        "                              --follow: the messages would run together)\n"
 	        "                        line  the bytes and a newline (newlines inside are\n"
-	        "                              printed as they are)\n"
+	        "                              printed as they are: hex and json keep any\n"
+	        "                              message on one line)\n"
 	        "                        hex   lowercase hex and a newline\n"
 	        "                        json  one object per line: {\"len\":N,\"text\":\"...\"}\n"
 	        "                              when the message is UTF-8 without control\n"
 	        "                              characters (\" and \\ escaped), else\n"
 	        "                              {\"len\":N,\"data\":\"BASE64\"}\n"
-	        "                      default: line when stdout is a terminal, raw when not;\n"
-	        "                      json adds \"deliveries\":N to a message delivered again\n"
+	        "                      default: line when stdout is a terminal, raw when not\n"
+	        "                      and one message is taken (-n 1 without --follow),\n"
+	        "                      else line; json adds \"deliveries\":N to a message\n"
+	        "                      delivered again\n"
 	        "      --no-lease      take each message for good before printing it (plain\n"
 	        "                      mq_recv): one whose output fails is lost\n"
 	        "      --nack          print the first COUNT messages and give them all back\n"
@@ -123,8 +128,8 @@ int cmd_recv(int argc, char **argv)
 	const char *name = queue_default();
 	const char *name_from = getenv("MQ_QUEUE") && *getenv("MQ_QUEUE") ? "$MQ_QUEUE" : "-q";
 	long long count = 1, v;
-	int timeout = -1, follow = 0, lease = 1, nack = 0, c;
-	enum format format = isatty(STDOUT_FILENO) ? FORMAT_LINE : FORMAT_RAW;
+	int timeout = -1, follow = 0, lease = 1, nack = 0, format_given = 0, c;
+	enum format format = FORMAT_LINE;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":q:n:t:Fo:h", longopts, NULL)) != -1) {
 		switch (c) {
@@ -152,6 +157,7 @@ int cmd_recv(int argc, char **argv)
 				return usage_fail("recv",
 				                  "bad --format '%s' (want raw, line, hex or json)",
 				                  optarg);
+			format_given = 1;
 			break;
 		case 'L':
 			lease = 0;
@@ -173,6 +179,20 @@ int cmd_recv(int argc, char **argv)
 	if (nack && follow)
 		return usage_fail("recv", "--nack holds what it printed until the end: not with "
 		                          "--follow (use -n COUNT)");
+	/* Raw output has no boundaries: it is for one message (`> msg.bin`).
+	 * Refused here, before attaching, so that no message is taken. */
+	int many = follow || count > 1;
+	if (!format_given)
+		format = many || isatty(STDOUT_FILENO) ? FORMAT_LINE : FORMAT_RAW;
+	else if (format == FORMAT_RAW && many) {
+		char what[48] = "--follow";
+		if (!follow)
+			snprintf(what, sizeof(what), "-n %lld", count);
+		return usage_fail("recv",
+		                  "--format raw would run the messages together: not with %s "
+		                  "(use %s--format line, hex or json)",
+		                  what, follow ? "" : "-n 1, or ");
+	}
 	if (queue_name_check("recv", name, name_from))
 		return MQCTL_USAGE;
 

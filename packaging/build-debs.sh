@@ -4,6 +4,9 @@
 # Usage: packaging/build-debs.sh [BUILD_DIR]   (default build-deb)
 # The .deb files land in BUILD_DIR/debs/. Needs the build dependencies
 # (packaging/install-deps.sh) and dpkg-dev.
+# It is `cmake && cmake --build && cpack -G DEB` with these flags (and without
+# the tests): the packages' prefix, /usr, comes from CMake (MQ_PACKAGING_PREFIX),
+# so a plain `cpack -G DEB` in any build directory packages the same files.
 set -eu
 cd "$(dirname "$0")/.."
 dir=${1:-build-deb}
@@ -16,8 +19,7 @@ LDFLAGS=$(dpkg-buildflags --get LDFLAGS)
 export CFLAGS LDFLAGS
 
 rm -rf "$dir/debs"
-cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr \
-	-DMQ_BUILD_TESTS=OFF -DMQ_WERROR=ON
+cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMQ_BUILD_TESTS=OFF -DMQ_WERROR=ON
 cmake --build "$dir" -j"$(nproc)"
 (cd "$dir" && cpack -G DEB)
 ls -1 "$dir"/debs/*.deb

@@ -2,18 +2,26 @@
 #   libmq2     (lib)    the shared library libmq.so.2
 #   libmq-dev  (dev)    header, libmq.so, libmq.a, libmq.pc, CMake files, libmq(3), examples
 #   mqbroker   (broker) mqbroker, mqctl, the dashboard, the systemd unit, man pages
-# Build them with packaging/build-debs.sh (Debian's hardening flags) or
-# `cpack -G DEB` in a build directory. Whatever the configured prefix, the
-# packages install under /usr.
+# Build them with `cpack -G DEB` in any build directory, or with
+# packaging/build-debs.sh (the same, with Debian's hardening flags). Whatever
+# the configured CMAKE_INSTALL_PREFIX, the packages install under
+# MQ_PACKAGING_PREFIX (/usr, set in the top-level CMakeLists.txt), and /etc and
+# /lib/systemd: CPack stages them with CMAKE_INSTALL_PREFIX set to it, so the
+# files that name a path (the unit, /etc/default/mqbroker, libmq.pc; the CMake
+# package is relocatable) name the packaged ones (packaging/CMakeLists.txt).
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME mqbroker)
 set(CPACK_PACKAGE_VENDOR "mqbroker developers")
 set(CPACK_PACKAGE_CONTACT "mqbroker developers <dev@mqbroker.invalid>")
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
-set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
-# Install with DESTDIR and CMAKE_INSTALL_PREFIX=/usr, so that the rules that
-# place files outside /usr (packaging/CMakeLists.txt) see the real prefix.
+# Stage with DESTDIR and CMAKE_INSTALL_PREFIX=/usr (not a staging path), so
+# that the install rules see the real prefix: those that place files outside
+# /usr, and those that write it into a file. With CPACK_SET_DESTDIR, CPack
+# stages under CPACK_INSTALL_PREFIX, which defaults to CMAKE_INSTALL_PREFIX
+# (/usr/local in a default build directory): hence both are set.
 set(CPACK_SET_DESTDIR ON)
+set(CPACK_INSTALL_PREFIX ${MQ_PACKAGING_PREFIX})
+set(CPACK_PACKAGING_INSTALL_PREFIX ${MQ_PACKAGING_PREFIX})
 set(CPACK_STRIP_FILES ON)
 set(CPACK_INSTALL_DEFAULT_DIRECTORY_PERMISSIONS
     OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE WORLD_READ WORLD_EXECUTE)

@@ -1,9 +1,11 @@
 #!/bin/bash
 # send_recv.sh - mqctl send and recv: arguments, stdin lines, -, -f FILE, --whole,
-# every --format with exact output, -n, timeouts (exit 4), --follow until a
-# signal, $MQ_QUEUE, missing queue (exit 3), permission denied and write errors
-# (exit 1), interrupted calls (128+N) and clean detaching.
-# Usage: send_recv.sh MQCTL MQBROKER
+# every --format with exact output, the default format (raw for one message
+# into a pipe, byte for byte; line for more, so they stay apart), raw with more
+# than one message refused (exit 2) before any is taken, -n, timeouts (exit 4),
+# --follow until a signal, $MQ_QUEUE, missing queue (exit 3), permission denied
+# and write errors (exit 1), interrupted calls (128+N) and clean detaching.
+# Usage: send_recv.sh MQCTL MQBROKER [MANPAGE]
 set -euo pipefail
 TEST=send_recv
 . "$(dirname "$0")/common.sh"
@@ -19,10 +21,78 @@ expect 0 recv -q "$Q" -n 2 --format line
 out_is "hello\nworld\n"
 depth_is 0
 
-# recv prints raw bytes by default when stdout is not a terminal (no newline).
+# recv prints raw bytes by default when stdout is not a terminal (no newline)
+# and one message is taken.
 expect 0 send -q "$Q" abc
 expect 0 recv -q "$Q"
 out_is "abc"
+
+# Message boundaries. Into a pipe, more than one message comes out one per
+# line: the default is line as soon as more than one may be printed.
+expect 0 send -q "$Q" hello world
+RC=0
+timeout -s KILL 30 "$MQCTL" recv -q "$Q" -n 2 </dev/null 2>"$TMP/err" | cat >"$TMP/out" || RC=$?
+[ "$RC" -eq 0 ] || fail "mqctl recv -n 2 | cat exited with $RC: $(cat "$TMP/err")"
+out_is "hello\nworld\n"
+# ... also when fewer come, and with --follow.
+expect 0 send -q "$Q" hello world
+expect 4 recv -q "$Q" -n 3 --timeout 0
+out_is "hello\nworld\n"
+expect 0 send -q "$Q" hello world
+expect 4 recv -q "$Q" --follow --timeout 200
+out_is "hello\nworld\n"
+# One message (-n 1, the default) into a pipe or file: the bytes exactly,
+# binary ones too, by default and with --format raw.
+printf 'a\000b\nc\377\r\n' >"$TMP/binmsg"
+IN="$TMP/binmsg" expect 0 send -q "$Q" --whole
+expect 0 recv -q "$Q"
+cmp -s "$TMP/binmsg" "$TMP/out" || fail "recv (default, one message) is not byte for byte: $(od -An -c "$TMP/out")"
+IN="$TMP/binmsg" expect 0 send -q "$Q" --whole
+RC=0
+timeout -s KILL 30 "$MQCTL" recv -q "$Q" -n 1 --format raw </dev/null 2>"$TMP/err" | cat >"$TMP/out" || RC=$?
+[ "$RC" -eq 0 ] || fail "mqctl recv -n 1 --format raw | cat exited with $RC: $(cat "$TMP/err")"
+cmp -s "$TMP/binmsg" "$TMP/out" || fail "recv -n 1 --format raw is not byte for byte: $(od -An -c "$TMP/out")"
+# --format raw with more than one message would run them together: refused
+# (exit 2, one line) before anything is taken, even with --no-lease (which
+# would lose them), so the messages stay, never delivered (no "deliveries").
+expect 0 send -q "$Q" one two
+for args in "-n 2" "-n 2 --no-lease" "--count 9 --timeout 0"; do
+	read -r -a words <<<"$args"
+	expect 2 recv -q "$Q" --format raw "${words[@]}"
+	err_has "mqctl recv: --format raw would run the messages together: not with -n ${words[1]} (use -n 1, or --format line, hex or json) (see 'mqctl recv --help')"
+	out_is ""
+done
+for args in "--follow" "-F -n 1 --timeout 0"; do
+	read -r -a words <<<"$args"
+	expect 2 recv -q "$Q" -o raw "${words[@]}"
+	err_has "mqctl recv: --format raw would run the messages together: not with --follow (use --format line, hex or json)"
+	out_is ""
+done
+depth_is 2
+expect 0 stats -q "$Q" --json --sample 0
+json_expect "$TMP/out" clients=[] in_flight=0
+expect 0 recv -q "$Q" -n 2 --format json
+out_is '{"len":3,"text":"one"}\n{"len":3,"text":"two"}\n'
+# On a terminal the default is line, also for one message.
+if command -v script >/dev/null; then
+	expect 0 send -q "$Q" on-a-tty
+	script -qec "$MQCTL recv -q $Q" /dev/null </dev/null >"$TMP/tty.out" 2>&1 || fail "mqctl recv on a pty: $(cat "$TMP/tty.out")"
+	[ "$(od -An -c "$TMP/tty.out" | tr -s ' \n' ' ')" = " o n - a - t t y \r \n " ] ||
+		fail "mqctl recv on a terminal printed $(od -An -c "$TMP/tty.out") (want on-a-tty and a newline)"
+fi
+# The help and the manual say so.
+expect 0 recv --help
+out_has "default: line when stdout is a terminal, raw when not"
+out_has "and one message is taken (-n 1 without --follow),"
+out_has "refused with -n above 1 or"
+if [ -n "$MANPAGE" ] && command -v groff >/dev/null; then
+	groff -man -Tascii -rHY=0 -rLL=2000n -P-c -P-b -P-u "$MANPAGE" 2>/dev/null | tr -s ' \n' ' ' >"$TMP/man.txt"
+	for text in "The default is raw when standard output is not a terminal and one message is taken (-n 1" \
+		"otherwise (a terminal, or more than one message) line" \
+		"with -n above 1 or --follow it is refused (exit 2) before any message is taken"; do
+		grep -qF -- "$text" "$TMP/man.txt" || fail "mqctl(1) does not say: $text"
+	done
+fi
 
 # A message that starts with "-" goes after --; options may follow messages.
 expect 0 send -q "$Q" -- -5 --not-an-option

@@ -1,8 +1,9 @@
 #!/bin/bash
 # install_prefix.sh - `cmake --install BUILD --prefix P` into a scratch prefix:
-# every file lands where it belongs and nothing outside P; libmq.pc and the
-# CMake package point into P and programs build against P with either; the
-# installed mqbroker serves its dashboard from P; the installed examples run.
+# every file lands where it belongs and nothing outside P; libmq.pc, the
+# CMake package and the systemd unit point into P and programs build against
+# P with either; the installed mqbroker serves its built-in dashboard; the
+# installed examples run.
 # Usage: install_prefix.sh BUILD_DIR
 set -euo pipefail
 TEST=install_prefix
@@ -35,6 +36,21 @@ cmp -s "$src/libmq/include/libmq.h" "$P/include/libmq.h" || fail "installed libm
 # Nothing outside the prefix (the unit and /etc/default go to / only for /usr).
 outside=$(grep -v "^$P/" "$build/install_manifest.txt" || true)
 [ -z "$outside" ] || fail "cmake --install wrote outside $P: $outside"
+
+# The unit and its defaults file name the files of this install: the unit
+# installed to P runs P/sbin/mqbroker with P/etc/default/mqbroker.
+unit=$P/lib/systemd/system/mqbroker.service
+grep -qx "ExecStart=$P/sbin/mqbroker \$MQBROKER_OPTS" "$unit" ||
+	fail "the installed unit does not run $P/sbin/mqbroker: $(grep ExecStart "$unit")"
+grep -qx "EnvironmentFile=-$P/etc/default/mqbroker" "$unit" ||
+	fail "the installed unit does not read $P/etc/default/mqbroker: $(grep EnvironmentFile "$unit")"
+grep -qF "runs $P/sbin/mqbroker " "$P/etc/default/mqbroker" ||
+	fail "the installed defaults file does not name $P/sbin/mqbroker: $(cat "$P/etc/default/mqbroker")"
+rest=$(cat "$unit" "$P/etc/default/mqbroker")
+rest=${rest//"$P/sbin/mqbroker"/}
+rest=${rest//"$P/etc/default/mqbroker"/}
+strays=$(grep -oE '(/usr/sbin|/etc/default)/mqbroker' <<<"$rest" || true)
+[ -z "$strays" ] || fail "the installed unit or defaults file names a file outside $P: $strays"
 
 # pkg-config: the prefix installed to, not the configured one.
 export PKG_CONFIG_PATH=$P/$libdir/pkgconfig

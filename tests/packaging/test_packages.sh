@@ -1,13 +1,19 @@
 #!/bin/bash
 # test_packages.sh - the Debian packages end to end, as root on a Debian 12
-# machine: build them (packaging/build-debs.sh), check their metadata and
-# lintian (no errors; only the warnings explained below), install them with
-# apt-get, then use them as a user would: examples built with pkg-config and
-# with find_package(libmq), a test program as C, C++ and against the static
-# library, the installed mqbroker serving a queue to members of the group mq,
-# curl /status, mqctl, the man pages, `systemd-analyze verify` on the unit.
-# Then remove (only the configuration stays) and purge (nothing stays).
+# machine: build them the plain way (`cmake`, `cmake --build`, `cpack -G DEB`
+# in a default build directory, whose prefix is /usr/local) and check that
+# they install under /usr all the same, that the paths written into them (the
+# unit's ExecStart, libmq.pc) are the packaged ones, and that
+# packaging/build-debs.sh (hardening flags) packages the same files; check
+# their metadata and lintian (no errors; only the warnings explained below),
+# install them with apt-get, then use them as a user would: examples built with
+# pkg-config and with find_package(libmq), a test program as C, C++ and against
+# the static library, the installed mqbroker serving a queue to members of the
+# group mq, curl /status, mqctl, the man pages, `systemd-analyze verify` on the
+# unit. Then remove (only the configuration stays) and purge (nothing stays).
 # Usage: tests/packaging/test_packages.sh BUILD_DIR
+#   BUILD_DIR: the plain build (its .debs in BUILD_DIR/debs, which
+#   test_upgrade.sh reuses); build-debs.sh builds in BUILD_DIR/build-debs.
 # Exit 77 (skipped) when not root: it installs packages system-wide.
 set -euo pipefail
 TEST=packages
@@ -18,8 +24,9 @@ PACKAGES=(libmq2 libmq-dev mqbroker)
 # shellcheck source=scratch.sh
 source "$src/tests/packaging/scratch.sh"
 scratch_machine "${PACKAGES[@]}"
-build_debs "$src" "$build" "the packages (packaging/build-debs.sh)"
+plain_debs "$src" "$build" "the packages (cmake && cmake --build && cpack -G DEB)"
 build=$(realpath "$build")
+build_debs "$src" "$build/build-debs" "the packages with packaging/build-debs.sh"
 # The broker tests' helpers (start_broker, http, status_expect, the cleanup
 # trap); they check for a broker binary now, the installed one is used below.
 set -- "$build/broker/mqbroker" "$build/broker/mqbroker"
@@ -55,6 +62,18 @@ for p in "${PACKAGES[@]}"; do
 	outside=$(dpkg-deb -c "$(deb "$p")" | awk '{print $6}' | grep -vE '^\./(usr/|etc/default/|lib/systemd/system/)' |
 		grep -vxE '\./|\./(etc|etc/default|lib|lib/systemd|lib/systemd/system)/' || true)
 	[ -z "$outside" ] || fail "$p installs outside /usr, /etc/default, /lib/systemd/system: $outside"
+	# (/usr/local is under /usr, and is where the configured prefix points)
+	local_=$(dpkg-deb -c "$(deb "$p")" | awk '{print $6}' | grep -E '^\./usr/local(/|$)' || true)
+	[ -z "$local_" ] || fail "$p installs under /usr/local (the build directory's prefix): $local_"
+	# The same files, links and modes as build-debs.sh's package.
+	wrapped=$(ls "$build/build-debs/debs/${p}_"*.deb) || fail "build-debs.sh made no $p package"
+	diff <(dpkg-deb -c "$(deb "$p")" | awk '{print $1, $2, $6, $7, $8}') \
+		<(dpkg-deb -c "$wrapped" | awk '{print $1, $2, $6, $7, $8}') >"$TMP/files.diff" ||
+		fail "$p: cpack -G DEB and build-debs.sh package other files: $(cat "$TMP/files.diff")"
+	# (the versions in Depends follow the symbols the build flags use)
+	fields() { dpkg-deb -f "$1" Package Version Depends | sed 's/ ([^)]*)//g'; }
+	[ "$(fields "$(deb "$p")")" = "$(fields "$wrapped")" ] ||
+		fail "$p: cpack -G DEB and build-debs.sh give other control fields: $(fields "$(deb "$p")") / $(fields "$wrapped")"
 done
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 has() { dpkg-deb -c "$(deb "$1")" | awk '{print $6}' | grep -qx "./$2" || fail "$1 lacks /$2"; }
@@ -70,13 +89,36 @@ for f in usr/sbin/mqbroker usr/bin/mqctl lib/systemd/system/mqbroker.service etc
 	usr/share/man/man8/mqbroker.8.gz usr/share/man/man1/mqctl.1.gz; do
 	has mqbroker "$f"
 done
+# The paths written into packaged files are the packaged ones: the unit runs a
+# binary of the package with the package's defaults file, libmq.pc says /usr.
+packaged() { dpkg-deb --fsys-tarfile "$(deb "$1")" | tar -xO "./$2"; }
+unit=$(packaged mqbroker lib/systemd/system/mqbroker.service)
+exec_start=$(sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' <<<"$unit")
+[[ "$exec_start" == /* ]] || fail "the unit has no ExecStart=/PATH: $(grep ExecStart <<<"$unit")"
+dpkg-deb -c "$(deb mqbroker)" | awk -v f=".$exec_start" '$6 == f && $1 ~ /^-..x/ {ok = 1} END {exit !ok}' ||
+	fail "the unit's ExecStart=$exec_start is not an executable of the mqbroker package"
+env_file=$(sed -n 's/^EnvironmentFile=-\{0,1\}//p' <<<"$unit")
+[ "$env_file" = /etc/default/mqbroker ] || fail "the unit's EnvironmentFile is $env_file"
+has mqbroker "${env_file#/}"
+grep -qF "runs $exec_start " <(packaged mqbroker etc/default/mqbroker) ||
+	fail "/etc/default/mqbroker does not name $exec_start: $(packaged mqbroker etc/default/mqbroker)"
+[ "$(packaged libmq-dev "usr/lib/$multiarch/pkgconfig/libmq.pc" | sed -n 's/^prefix=//p')" = /usr ] ||
+	fail "libmq.pc: $(packaged libmq-dev "usr/lib/$multiarch/pkgconfig/libmq.pc")"
+# ... and no file of any package names the build directory's prefix.
+for p in "${PACKAGES[@]}"; do
+	dpkg-deb -x "$(deb "$p")" "$TMP/unpacked-$p"
+	named=$(grep -rlF /usr/local "$TMP/unpacked-$p" || true)
+	[ -z "$named" ] || fail "$p: files name /usr/local (the build directory's prefix): $named"
+done
 
 # --- lintian: no errors; each warning allowed here is explained --------------
 #   initial-upload-closes-no-bugs: a first Debian revision is expected to close
 #     an ITP bug; these packages are not uploaded to the Debian archive.
 command -v lintian >/dev/null || fail "needs lintian (apt-get install lintian)"
-lintian --fail-on error --info "$build"/debs/*.deb >"$TMP/lintian.txt" 2>&1 ||
-	fail "lintian reports errors: $(grep -E '^E:' "$TMP/lintian.txt" || cat "$TMP/lintian.txt")"
+for debs in "$build/debs" "$build/build-debs/debs"; do
+	lintian --fail-on error --info "$debs"/*.deb >>"$TMP/lintian.txt" 2>&1 ||
+		fail "lintian reports errors in $debs: $(grep -E '^E:' "$TMP/lintian.txt" || cat "$TMP/lintian.txt")"
+done
 unexplained=$(grep -E '^W:' "$TMP/lintian.txt" |
 	grep -vE '^W: [a-z0-9-]+: initial-upload-closes-no-bugs' || true)
 [ -z "$unexplained" ] || fail "lintian warnings not explained in test_packages.sh: $unexplained"

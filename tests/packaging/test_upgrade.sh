@@ -10,8 +10,9 @@
 # layout 2 queue within seconds of that client's end, serves them in order and
 # byte for byte, and the queue keeps its owner, group and mode.
 # Usage: tests/packaging/test_upgrade.sh BUILD_DIR [OLD]
-#   BUILD_DIR: where the new packages are (BUILD_DIR/debs, built if missing)
-#   and the old ones are built (BUILD_DIR/old); OLD: default 22a3410.
+#   BUILD_DIR: where the new packages are (BUILD_DIR/debs, built the plain
+#   way if missing, as test_packages.sh builds them) and the old ones are
+#   built (BUILD_DIR/old, with 0.1's build-debs.sh); OLD: default 22a3410.
 # Exit 77 (skipped) when not root, or when the clone lacks commit OLD (a
 # shallow clone): it cannot build the 0.1 packages then.
 set -euo pipefail
@@ -32,7 +33,7 @@ scratch_machine "${ALL[@]}"
 mkdir -p "$build"
 build=$(realpath "$build")
 ls "$build"/debs/mqbroker_*.deb >/dev/null 2>&1 ||
-	build_debs "$src" "$build" "the packages (packaging/build-debs.sh)"
+	plain_debs "$src" "$build" "the packages (cmake && cmake --build && cpack -G DEB)"
 rm -rf "$build/old" "$build/old-src"
 mkdir -p "$build/old-src"
 git -C "$src" archive "$old" | tar -x -C "$build/old-src"
@@ -107,23 +108,28 @@ wait_until 10 grep -q attached "$TMP/client01.out" || fail "the 0.1 client did n
 apt_install "$(deb "$build" libmq2)" "$(deb "$build" libmq-dev)" "$(deb "$build" mqbroker)"
 [ "$(dpkg-query -W -f='${Version}' mqbroker)" = "$newv" ] || fail "mqbroker $newv is not installed after the upgrade"
 stop_broker "$old_pid" TERM "$TMP/old-broker.log"
+# says_waiting LOG: the broker said why it waits (the queue is in use by a
+# libmq 1 process) and that it waits.
+says_waiting() {
+	grep -q 'still in use by 1 libmq 1 process' "$1" && grep -q 'waiting' "$1"
+}
 # A broker waiting for the 0.1 client stops cleanly on SIGTERM (as systemd
 # stops it), leaving the queue as it was.
 : >"$TMP/waiting.log"
 # shellcheck disable=SC2086
 run_bg wpid "$BROKER" $MQBROKER_OPTS -n "$Q" -l 127.0.0.1:0 2>"$TMP/waiting.log"
-wait_until 10 grep -q 'still in use by 1 libmq 1 process.*waiting' "$TMP/waiting.log" ||
+wait_until 10 says_waiting "$TMP/waiting.log" ||
 	fail "the new broker did not say it waits for the 0.1 client: $(cat "$TMP/waiting.log")"
 kill -TERM "$wpid"
 wait_exit "$wpid" 5
-[ "$RC" -eq 0 ] && grep -q "^mqbroker: stopping on Terminated while waiting for the layout 1 queue $Q" "$TMP/waiting.log" ||
+[ "$RC" -eq 0 ] && grep -q "^mqbroker: stopping on Terminated while waiting for the layout 1 queue" "$TMP/waiting.log" ||
 	fail "a waiting broker on SIGTERM: status $RC, log: $(cat "$TMP/waiting.log") (want 0 and 'stopping on Terminated while waiting')"
 [ "$(stat -c '%U %G %a' "/dev/shm$Q")" = "$perm" ] || fail "the queue changed under a waiting broker"
 log=$TMP/new-broker.log
 : >"$log"
 # shellcheck disable=SC2086
 run_bg BPID "$BROKER" $MQBROKER_OPTS -n "$Q" -l 127.0.0.1:0 2>"$log"
-wait_until 10 grep -q 'still in use by 1 libmq 1 process.*waiting' "$log" ||
+wait_until 10 says_waiting "$log" ||
 	fail "the new broker did not say it waits for the 0.1 client: $(cat "$log")"
 sleep 2
 ! exited "$BPID" || { wait_exit "$BPID" 1; fail "the new broker exited ($RC) while the 0.1 client was attached: $(cat "$log")"; }
