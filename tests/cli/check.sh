@@ -30,7 +30,7 @@ expect 0 send -q "$Q" one two
 verdict 0 -q "$Q"
 out_has "file: /dev/shm$Q, "
 out_has "magic: ok"
-out_has "version: 2"
+out_has "version: 3"
 out_has "geometry: 16 messages of up to 64 bytes, 128-byte chunks (ok)"
 out_has "positions: head 0, tail 2, 2 queued, 0 leased"
 out_has "chunks: 14 free, 2 queued, 0 requeued, 0 leased, 0 reserved, 0 being copied out"
@@ -134,7 +134,7 @@ make_valid() {
 }
 make_valid
 truncate -s 36000 "/dev/shm$Q"
-damaged "truncated: file has 36000 bytes, its header says 36352"
+damaged "truncated: file has 36000 bytes, its header says 37632"
 make_valid
 printf '\004\000\000\000' | dd of="/dev/shm$Q" bs=1 seek=8 conv=notrunc status=none
 damaged "layout version 4, this libmq reads version 3"
