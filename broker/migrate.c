@@ -170,10 +170,15 @@ long migrate_v1(const char *name, mode_t mode, char *err, size_t errlen)
 		if (held_by_other(fd, V1_LOCK_CLIENT + (off_t)i, &pid))
 			users++;
 	if (users || held_by_other(fd, V1_LOCK_BROKER, &pid)) {
+		/* An OFD lock has no owning process: F_OFD_GETLK reports pid -1 (or
+		 * 0), which would name nobody. */
+		char who[32] = "";
+		if (pid > 0)
+			snprintf(who, sizeof(who), " (e.g. pid %d)", (int)pid);
 		snprintf(err, errlen,
-		         "layout 1 queue %s is still in use by %u libmq 1 process%s (e.g. pid %d): "
+		         "layout 1 queue %s is still in use by %u libmq 1 process%s%s: "
 		         "its messages are moved once they have stopped",
-		         path, users ? users : 1, users > 1 ? "es" : "", (int)pid);
+		         path, users ? users : 1, users > 1 ? "es" : "", who);
 		busy = 1;
 		goto out;
 	}
