@@ -1,6 +1,6 @@
 /*
  * migrate.c - move the messages of a layout 1 queue (libmq 0.1) into a
- * layout 2 one, so that an upgraded mqbroker keeps serving the queue it
+ * current one, so that an upgraded mqbroker keeps serving the queue it
  * served before, with its messages.
  *
  * Crash contract, point by point:
@@ -244,9 +244,9 @@ long migrate_v1(const char *name, mode_t mode, char *err, size_t errlen)
 		goto out;
 	}
 	tmp[0] = '\0'; /* renamed: nothing to remove */
-	broker_log("moved %ld message%s of layout 1 queue %s into a layout 2 queue (its totals "
+	broker_log("moved %ld message%s of layout 1 queue %s into a layout %u queue (its totals "
 	           "restart at 0)",
-	           moved, moved == 1 ? "" : "s", name);
+	           moved, moved == 1 ? "" : "s", name, MQ_LAYOUT_CURRENT);
 out:
 	if (nq)
 		mq_detach(nq);

@@ -1,4 +1,4 @@
-/* migrate.h - move the messages of a layout 1 queue (libmq 0.1) into a layout 2 one. */
+/* migrate.h - move the messages of a layout 1 queue (libmq 0.1) into a current (layout 3) one. */
 #ifndef MQBROKER_MIGRATE_H
 #define MQBROKER_MIGRATE_H
 
@@ -10,7 +10,7 @@
 int migrate_is_v1(const char *name);
 
 /*
- * migrate_v1: replace the layout 1 queue NAME by a layout 2 queue of the same
+ * migrate_v1: replace the layout 1 queue NAME by a queue of the current layout (3) of the same
  * capacity and maximum message size, owner and MODE, holding its queued
  * messages in order. Refused (nothing changed) while a libmq 1 process (a
  * client or a broker) still has it open (errno EBUSY: try again later), or if

@@ -37,7 +37,7 @@ struct owner_opts {
  * with N messages, recreated) go to the log. A queue owned by a user other
  * than ours (or the trusted one), or whose mode grants more than O->mode, is
  * refused (BROKER_EXIT_PERMISSION): another user may have planted it. A
- * libmq 0.1 (layout 1) queue is moved into a layout 2 one first; while libmq
+ * libmq 0.1 (layout 1) queue is moved into a current (layout 3) one first; while libmq
  * 0.1 processes still use it, BROKER_EXIT_SEGMENT with errno EBUSY (the
  * caller may wait and call again). */
 int owner_open(const struct owner_opts *o, mq_t **q, int *created, char *err, size_t errlen);

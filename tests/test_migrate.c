@@ -1,4 +1,4 @@
-/* test_migrate.c - mqbroker moves the messages of a layout 1 queue (libmq 0.1) into a layout 2 one
+/* test_migrate.c - mqbroker moves the messages of a layout 1 queue (libmq 0.1) into a current (layout 3) one
  * (broker/migrate.c). */
 #include <check.h>
 #include <errno.h>
