@@ -1,4 +1,4 @@
-// chart.js - a small time-series line chart on <canvas> for the dashboard: labelled axes, smooth (monotone) lines, crisp on any devicePixelRatio, hover read-out.
+// chart.js - small time-series charts on <canvas> for the dashboard: a line chart with labelled axes, smooth (monotone) lines, crisp on any devicePixelRatio and a hover read-out, and a bare sparkline.
 
 const FONT = '11px system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "DejaVu Sans", sans-serif';
 const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
@@ -84,17 +84,42 @@ function monotonePath(ctx, pts, moveFirst) {
 	}
 }
 
+/* fitCanvas: size CANVAS's backing store to its CSS size times devicePixelRatio and set CTX's transform to match; returns [w, h] in CSS pixels. */
+function fitCanvas(canvas, ctx) {
+	const dpr = window.devicePixelRatio || 1;
+	const w = canvas.clientWidth, h = canvas.clientHeight;
+	const bw = Math.max(1, Math.round(w * dpr)), bh = Math.max(1, Math.round(h * dpr));
+	if (canvas.width !== bw || canvas.height !== bh) {
+		canvas.width = bw;
+		canvas.height = bh;
+	}
+	ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+	return [w, h];
+}
+
+/* windowFor: the seconds a chart shows for SAMPLES up to NOW: their span rounded up to whole minutes, at least one, at most MAX. */
+function windowFor(samples, now, max) {
+	const span = samples.length ? now - samples[0].t : 0;
+	return Math.min(max, Math.max(60, Math.ceil(span / 60 - 0.02) * 60));
+}
+
 /*
  * TimeChart: one canvas showing the last WINDOW seconds of one or more series.
- * options: series [{key, label, color (CSS variable name), fill}], yTitle,
+ * options: series [{key, label, color (CSS variable name), fill, dash ([on, off] pixels)}], yTitle,
  * windowS, integer (whole-number y ticks), minTop, format (value -> text for
- * the read-out), refLines() -> [{value, label}] (e.g. the capacity).
+ * the read-out), yUnit (max -> {per, label}: the unit of the y ticks, PER
+ * values each, chosen for the largest value; ticks are nice numbers of it and
+ * label(n) writes n of it; default: plain numbers), refLines() -> [{value,
+ * label}] (e.g. the capacity), emptyText (shown while no visible sample has a
+ * value). A sample with down: true is a failed poll, drawn as an outage band;
+ * a missing or null value only breaks its line.
  */
 export class TimeChart {
 	constructor(canvas, options) {
 		this.canvas = canvas;
 		this.ctx = canvas.getContext('2d');
-		this.o = Object.assign({ windowS: 300, integer: false, minTop: 4, format: v => plain.format(v), refLines: () => [] }, options);
+		this.o = Object.assign({ windowS: 300, integer: false, minTop: 4, format: v => plain.format(v),
+			yUnit: () => ({ per: 1, label: v => (v >= 1000 ? compact.format(v) : plain.format(v)) }), refLines: () => [], emptyText: null }, options);
 		this.samples = [];
 		this.now = 0;
 		this.hoverX = null;
@@ -109,7 +134,7 @@ export class TimeChart {
 		});
 	}
 
-	/* setData: SAMPLES [{t (s, monotonic), values: {key: number or null}}], oldest first; NOW: the right edge. */
+	/* setData: SAMPLES [{t (s, monotonic), values: {key: number or null}, down}], oldest first; NOW: the right edge. */
 	setData(samples, now) {
 		this.samples = samples;
 		this.now = now;
@@ -117,15 +142,7 @@ export class TimeChart {
 
 	/* fit: size the backing store to the element's size times devicePixelRatio; returns [w, h] in CSS pixels. */
 	fit() {
-		const dpr = window.devicePixelRatio || 1;
-		const w = this.canvas.clientWidth, h = this.canvas.clientHeight;
-		const bw = Math.max(1, Math.round(w * dpr)), bh = Math.max(1, Math.round(h * dpr));
-		if (this.canvas.width !== bw || this.canvas.height !== bh) {
-			this.canvas.width = bw;
-			this.canvas.height = bh;
-		}
-		this.ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-		return [w, h];
+		return fitCanvas(this.canvas, this.ctx);
 	}
 
 	draw() {
@@ -137,27 +154,32 @@ export class TimeChart {
 		const text = cssVar('--muted', '#667'), grid = cssVar('--grid', '#e8ecf2'), fg = cssVar('--text', '#123');
 		// The window grows with the history, a minute at a time, up to windowS:
 		// a page opened a moment ago shows its first minute across the chart.
-		const span = this.samples.length ? this.now - this.samples[0].t : 0;
-		const win = Math.min(o.windowS, Math.max(60, Math.ceil(span / 60 - 0.02) * 60));
+		const win = windowFor(this.samples, this.now, o.windowS);
 		const t1 = this.now, t0 = t1 - win;
 		const visible = this.samples.filter(s => s.t >= t0 - 5);
 
-		let max = 0;
+		let max = 0, anyValue = false;
 		for (const s of visible)
 			for (const ser of o.series) {
 				const v = s.values[ser.key];
+				if (v != null)
+					anyValue = true;
 				if (v != null && v > max)
 					max = v;
 			}
 		const refs = o.refLines().filter(r => r.value > 0 && r.value <= max * 1.6);
 		for (const r of refs)
 			max = Math.max(max, r.value);
-		const { top, step } = niceScale(max, H < 220 ? 4 : 5, o.integer, o.minTop);
+		const unit = o.yUnit(Math.max(max, o.minTop));
+		const nice = niceScale(max / unit.per, H < 220 ? 4 : 5, o.integer, o.minTop / unit.per);
+		const top = nice.top * unit.per;
 
 		ctx.font = FONT;
 		const labels = [];
-		for (let v = 0; v <= top + step / 2; v += step)
-			labels.push([v, v >= 1000 ? compact.format(v) : plain.format(v)]);
+		for (let k = 0; k * nice.step <= nice.top + nice.step / 2; k++) {
+			const n = Number((k * nice.step).toPrecision(12)); // 0.30000000000000004 is 0.3
+			labels.push([n * unit.per, unit.label(n)]);
+		}
 		const labelW = Math.max(...labels.map(([, s]) => ctx.measureText(s).width));
 		const L = Math.ceil(labelW) + 26, R = 12, T = 10, B = 36;
 		const pw = W - L - R, ph = H - T - B;
@@ -211,7 +233,7 @@ export class TimeChart {
 
 		// outages: from the last answer before failed polls to the first after, a faint band
 		const bad = cssVar('--bad', '#d33');
-		const isGap = smp => o.series.every(ser => smp.values[ser.key] == null);
+		const isGap = smp => smp.down === true;
 		for (let i = 0; i < visible.length; i++) {
 			if (!isGap(visible[i]))
 				continue;
@@ -287,10 +309,12 @@ export class TimeChart {
 				ctx.strokeStyle = color;
 				ctx.lineWidth = 2;
 				ctx.lineJoin = 'round';
-				ctx.lineCap = 'round';
+				ctx.lineCap = ser.dash ? 'butt' : 'round';
+				ctx.setLineDash(ser.dash || []);
 				ctx.beginPath();
 				monotonePath(ctx, pts, true);
 				ctx.stroke();
+				ctx.setLineDash([]);
 			}
 			// the latest value: a dot at the right end
 			const last = visible[visible.length - 1];
@@ -306,11 +330,12 @@ export class TimeChart {
 		}
 		ctx.restore();
 
-		if (visible.length < 2) {
+		const note = visible.length < 2 ? 'collecting samples…' : !anyValue ? o.emptyText : null;
+		if (note) {
 			ctx.fillStyle = text;
 			ctx.textAlign = 'center';
 			ctx.textBaseline = 'middle';
-			ctx.fillText('collecting samples…', L + pw / 2, T + ph / 2);
+			ctx.fillText(note, L + pw / 2, T + ph / 2);
 		}
 		this.drawHover(visible, X, Y, L, T, pw, ph, fg);
 	}
@@ -364,5 +389,88 @@ export class TimeChart {
 			ctx.fillStyle = i === 0 ? cssVar('--muted', '#667') : fg;
 			ctx.fillText(s, bx + 8, by + 5 + i * 15);
 		});
+	}
+}
+
+/*
+ * drawSparkline: on CANVAS, the series KEY of SAMPLES (as TimeChart's) over
+ * the last minutes up to NOW (the window grows with the history, like the
+ * charts', up to WINDOWS): a line with a faint fill, its own scale from 0 to
+ * at least MINTOP, a dot at the latest value, faint bands for failed polls.
+ * No axes: the number beside it says the value.
+ */
+export function drawSparkline(canvas, samples, now, { key, color = '--accent', windowS = 300, minTop = 4 }) {
+	const ctx = canvas.getContext('2d');
+	const [W, H] = fitCanvas(canvas, ctx);
+	ctx.clearRect(0, 0, W, H);
+	if (W < 20 || H < 10)
+		return;
+	const win = windowFor(samples, now, windowS), t0 = now - win;
+	const visible = samples.filter(s => s.t >= t0 - 5);
+	let max = 0;
+	for (const s of visible)
+		if (s.values[key] != null && s.values[key] > max)
+			max = s.values[key];
+	const top = Math.max(max * 1.1, minTop);
+	const P = 3; // room for the end dot
+	const X = t => P + ((t - t0) / win) * (W - 2 * P);
+	const Y = v => H - P - (v / top) * (H - 2 * P);
+	const c = cssVar(color, '#36c');
+
+	ctx.strokeStyle = cssVar('--grid', '#e8ecf2');
+	ctx.lineWidth = 1;
+	ctx.beginPath();
+	ctx.moveTo(0, Math.round(Y(0)) + 0.5);
+	ctx.lineTo(W, Math.round(Y(0)) + 0.5);
+	ctx.stroke();
+	for (let i = 0; i < visible.length; i++) {
+		if (!visible[i].down)
+			continue;
+		let j = i;
+		while (j + 1 < visible.length && visible[j + 1].down)
+			j++;
+		const xa = X(i > 0 ? visible[i - 1].t : visible[i].t);
+		const xb = j + 1 < visible.length ? X(visible[j + 1].t) : X(now);
+		ctx.fillStyle = withAlpha(cssVar('--bad', '#d33'), 0.1);
+		ctx.fillRect(xa, 0, Math.max(2, xb - xa), H);
+		i = j;
+	}
+	const runs = [];
+	let run = [];
+	for (const s of visible) {
+		const v = s.values[key];
+		if (v == null) {
+			if (run.length)
+				runs.push(run);
+			run = [];
+		} else {
+			run.push([X(s.t), Y(v)]);
+		}
+	}
+	if (run.length)
+		runs.push(run);
+	for (const pts of runs) {
+		if (pts.length < 2)
+			continue;
+		ctx.fillStyle = withAlpha(c, 0.16);
+		ctx.beginPath();
+		ctx.moveTo(pts[0][0], Y(0));
+		monotonePath(ctx, pts, false);
+		ctx.lineTo(pts[pts.length - 1][0], Y(0));
+		ctx.closePath();
+		ctx.fill();
+		ctx.strokeStyle = c;
+		ctx.lineWidth = 1.5;
+		ctx.lineJoin = 'round';
+		ctx.beginPath();
+		monotonePath(ctx, pts, true);
+		ctx.stroke();
+	}
+	const last = visible[visible.length - 1];
+	if (last && last.values[key] != null) {
+		ctx.fillStyle = c;
+		ctx.beginPath();
+		ctx.arc(X(last.t), Y(last.values[key]), 2.5, 0, 2 * Math.PI);
+		ctx.fill();
 	}
 }

@@ -1,9 +1,12 @@
-// dashboard.test.mjs - end-to-end test of the dashboard in headless Chromium (playwright-core): live values, the "Broker unreachable" banner, recovery without a reload, no console errors. Run by dashboard_test.sh.
+// dashboard.test.mjs - end-to-end test of the dashboard in headless Chromium (playwright-core) against one mqbroker serving three queues: the overview of all queues (a damaged one in red), a queue's own view and its URL (click, bookmark, back, unknown name), live values, the "Broker unreachable" banner, recovery without a reload, no console errors. Run by dashboard_test.sh.
 //
-// node dashboard.test.mjs --broker MQBROKER --web-root DIR --queue NAME --out DIR --profile DIR
-//                         --mqload MQLOAD [--mqctl MQCTL] [--chromium PATH] [--pidfile FILE]
-// Starts the broker itself (and restarts it on the same port), so that the
-// page sees a real outage; prints "PASS ..." and exits 0, or "FAIL: ..." and 1.
+// node dashboard.test.mjs --broker MQBROKER --web-root DIR --queue A --queue B --garbage C --out DIR
+//                         --profile DIR --mqload MQLOAD [--mqctl MQCTL] [--chromium PATH] [--pidfile FILE]
+// Queues A and B are created by the broker (A: 256 x 1024 bytes, B: 64 x
+// 512); C must be a file of garbage in /dev/shm already, which the broker
+// reports damaged. Starts the broker itself (and restarts it on the same
+// port), so that the page sees a real outage; prints "PASS ..." and exits 0,
+// or "FAIL: ..." and 1.
 
 import { spawn, execFile } from 'node:child_process';
 import { once } from 'node:events';
@@ -16,7 +19,8 @@ const { values: opt } = parseArgs({
 	options: {
 		broker: { type: 'string' },
 		'web-root': { type: 'string' },
-		queue: { type: 'string' },
+		queue: { type: 'string', multiple: true },
+		garbage: { type: 'string' },
 		out: { type: 'string' },
 		profile: { type: 'string' },
 		mqload: { type: 'string' },
@@ -25,13 +29,17 @@ const { values: opt } = parseArgs({
 		pidfile: { type: 'string' },
 	},
 });
-for (const k of ['broker', 'web-root', 'queue', 'out', 'profile'])
+for (const k of ['broker', 'web-root', 'garbage', 'out', 'profile'])
 	if (!opt[k])
 		die(`--${k} is required`);
+if (!opt.queue || opt.queue.length !== 2)
+	die('--queue is required twice (the two queues the broker creates)');
 if (!opt.mqload)
 	die('--mqload is required (with --mqctl too, messages are sent and received with mqctl)');
 
-const Q = opt.queue;
+const [QA, QB] = opt.queue;
+const QC = opt.garbage;
+const GEOMETRY = { [QA]: [256, 1024], [QB]: [64, 512] };
 const WAIT_MS = 10000; // for the page to show a value (it polls once a second)
 const t0 = Date.now();
 const log = msg => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}`);
@@ -41,6 +49,9 @@ function die(msg) {
 	process.exit(1);
 }
 
+/* hashOf: the URL fragment of queue NAME's view, as the page must make it. */
+const hashOf = name => `#/queues/${encodeURIComponent(name.slice(1))}`;
+
 /* ---- the broker ---------------------------------------------------------- */
 
 let broker = null; // {proc, pid, port, exited (promise)}
@@ -48,13 +59,15 @@ mkdirSync(opt.out, { recursive: true });
 const brokerLog = createWriteStream(join(opt.out, 'broker.log'), { flags: 'w' });
 
 /*
- * startBroker: run mqbroker on the test's queue, listening on 127.0.0.1:PORT
- * (0: any free port); resolves once it says "serving NAME on http://...". It
- * runs under setpriv --pdeathsig KILL, so it dies with this script whatever
- * happens; its pid also goes to --pidfile, for the shell script's trap.
+ * startBroker: run mqbroker on the test's three queues, listening on
+ * 127.0.0.1:PORT (0: any free port); resolves once it says "serving ... on
+ * http://...". It runs under setpriv --pdeathsig KILL, so it dies with this
+ * script whatever happens; its pid also goes to --pidfile, for the shell
+ * script's trap.
  */
 async function startBroker(port) {
-	const args = ['--pdeathsig', 'KILL', '--', opt.broker, '-n', Q, '-c', '256', '-m', '1024',
+	const args = ['--pdeathsig', 'KILL', '--', opt.broker,
+		'-q', `${QA}:${GEOMETRY[QA].join(':')}`, '-q', `${QB}:${GEOMETRY[QB].join(':')}`, '-q', QC,
 		'-l', `127.0.0.1:${port}`, '--web-root', opt['web-root']];
 	const proc = spawn('setpriv', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 	const exited = once(proc, 'exit');
@@ -66,10 +79,10 @@ async function startBroker(port) {
 		proc.stderr.on('data', chunk => {
 			brokerLog.write(chunk);
 			buf += chunk;
-			const m = /serving (\S+) on http:\/\/127\.0\.0\.1:(\d+)\/ \(pid (\d+)\)/.exec(buf);
+			const m = /serving (.+?) on http:\/\/127\.0\.0\.1:(\d+)\/ \(pid (\d+)\)/.exec(buf);
 			if (m) {
 				clearTimeout(timer);
-				resolve({ port: Number(m[2]), pid: Number(m[3]) });
+				resolve({ what: m[1], port: Number(m[2]), pid: Number(m[3]) });
 			}
 		});
 		exited.then(([code, sig]) => {
@@ -78,7 +91,7 @@ async function startBroker(port) {
 		});
 	});
 	const s = await serving;
-	broker = { proc, pid: s.pid, port: s.port, exited, buf: () => buf };
+	broker = { proc, pid: s.pid, port: s.port, what: s.what, exited, buf: () => buf };
 	return broker;
 }
 
@@ -92,6 +105,14 @@ async function stopBroker() {
 	clearTimeout(timer);
 	if (code !== 0)
 		throw new Error(`mqbroker (pid ${b.pid}) exited ${code ?? sig} on SIGTERM, want 0:\n${b.buf()}`);
+}
+
+/* getStatus: the broker's /status, as node reads it (the reference the page is checked against). */
+async function getStatus(url) {
+	const r = await fetch(`${url}status`, { cache: 'no-store' });
+	if (!r.ok)
+		throw new Error(`GET /status answered ${r.status}`);
+	return r.json();
 }
 
 /* ---- messages: mqctl when given, else mqload ----------------------------- */
@@ -109,26 +130,24 @@ function run(cmd, args) {
 
 const sender = opt.mqctl ? 'mqctl' : 'mqload';
 let batch = 10; // mqload's producer id for each batch: a receiver checks each producer's order
-async function send(count, size) {
+async function send(q, count, size) {
 	if (opt.mqctl)
-		return run(opt.mqctl, ['send', '-q', Q, '--timeout', '5000', ...Array(count).fill('m'.repeat(size))]);
-	return run(opt.mqload, ['send', Q, String(count), '--size', String(size), '--id', String(batch++)]);
+		return run(opt.mqctl, ['send', '-q', q, '--timeout', '5000', ...Array(count).fill('m'.repeat(size))]);
+	return run(opt.mqload, ['send', q, String(count), '--size', String(size), '--id', String(batch++)]);
 }
-async function recv(count) {
+async function recv(q, count) {
 	if (opt.mqctl) {
-		const out = await run(opt.mqctl, ['recv', '-q', Q, '-n', String(count), '--timeout', '5000', '--format', 'raw']);
-		return out.length;
+		// One line each: the test's messages hold no newline.
+		return run(opt.mqctl, ['recv', '-q', q, '-n', String(count), '--timeout', '5000', '--format', 'line']);
 	}
-	return run(opt.mqload, ['recv', Q, String(count)]);
+	return run(opt.mqload, ['recv', q, String(count)]);
 }
 
-/* ---- the browser ----------------------------------------------------------- */
-
-/* hold: an mqload client that attaches, sends / receives, and stays attached; resolves with its pid. */
+/* hold: an mqload client of queue A that attaches, sends / receives, and stays attached; resolves with its pid. */
 const holders = [];
 function hold(args) {
 	return new Promise((resolve, reject) => {
-		const proc = spawn(opt.mqload, ['hold', Q, ...args, '--seconds', '120'], { stdio: ['ignore', 'pipe', 'pipe'] });
+		const proc = spawn(opt.mqload, ['hold', QA, ...args, '--seconds', '120'], { stdio: ['ignore', 'pipe', 'pipe'] });
 		holders.push(proc);
 		let out = '', err = '';
 		const timer = setTimeout(() => reject(new Error(`mqload hold ${args.join(' ')}: not holding after 10 s: ${err}`)), 10000);
@@ -148,11 +167,182 @@ function hold(args) {
 	});
 }
 
+/* ---- the browser ----------------------------------------------------------- */
+
 let context = null;
 const consoleErrors = [];
 const foreign = [];
 let brokerDown = false; // while true, failed polls of /status are expected
 let tolerated = 0;      // the browser's reports of those failed polls
+
+/* watch: collect PAGE's console errors, uncaught exceptions and requests to other origins than URL. */
+function watch(page, url) {
+	page.setDefaultTimeout(WAIT_MS);
+	page.on('console', msg => {
+		if (msg.type() !== 'error')
+			return;
+		const where = msg.location() && msg.location().url || '';
+		// The browser's own report of a poll that failed while the broker is down.
+		const expected = /^Failed to load resource: net::ERR_[A-Z_]+$/.test(msg.text()) && /\/status$/.test(where);
+		if (expected && brokerDown)
+			tolerated++;
+		else
+			consoleErrors.push(`${msg.text()} (${where})`);
+	});
+	page.on('pageerror', err => consoleErrors.push(`uncaught: ${err.message}`));
+	page.on('request', req => {
+		if (!req.url().startsWith(url) && !req.url().startsWith('data:') && req.url() !== 'about:blank')
+			foreign.push(req.url());
+	});
+}
+
+/* until: wait for FN(ARG) to hold in PAGE; else fail with WHAT and what DESCRIBE() says the page shows. */
+async function until(page, what, fn, arg, describe) {
+	try {
+		await page.waitForFunction(fn, arg, { timeout: WAIT_MS, polling: 100 });
+	} catch {
+		throw new Error(`${what} (waited ${WAIT_MS / 1000} s): ${describe ? await describe().catch(e => e.message) : ''}`);
+	}
+}
+
+/* expectValues: every [data-testid=ID] of PAGE (outside the overview's cards) reads VALUES[ID]. */
+async function expectValues(page, what, values) {
+	for (const [id, want] of Object.entries(values))
+		await until(page, `${what}: [data-testid=${id}] should read "${want}"`, ([id, want]) => {
+			const el = document.querySelector(`[data-testid="${id}"]`);
+			return el && el.textContent.trim() === want;
+		}, [id, String(want)], async () => `it reads "${await page.getByTestId(id).first().textContent().catch(() => '(missing)')}"`);
+}
+
+/* cardFields: in PAGE, the overview's cards in order: {queue, state, href, visible, fields {qc-...: text, "" when not shown}}. */
+function cardFields(page) {
+	return page.evaluate(() => [...document.querySelectorAll('[data-testid="queue-card"]')].map(c => ({
+		queue: c.dataset.queue,
+		state: c.dataset.state,
+		href: c.getAttribute('href'),
+		visible: c.offsetParent !== null,
+		fields: Object.fromEntries([...c.querySelectorAll('[data-testid^="qc-"]')].map(e =>
+			[e.dataset.testid, e.offsetParent === null ? '' : e.textContent.trim()])),
+	})));
+}
+
+/* expectCard: the card of queue NAME shows WANT ({qc-depth: "7", ...}; "" for a field not shown). */
+async function expectCard(page, what, name, want) {
+	await until(page, `${what}: the overview's card of ${name} should show ${JSON.stringify(want)}`, ([name, want]) => {
+		const c = [...document.querySelectorAll('[data-testid="queue-card"]')].find(x => x.dataset.queue === name);
+		if (!c || c.offsetParent === null)
+			return false;
+		return Object.entries(want).every(([k, v]) => {
+			const e = c.querySelector(`[data-testid="${k}"]`);
+			return e && (e.offsetParent === null ? '' : e.textContent.trim()) === v;
+		});
+	}, [name, want], async () => `the cards: ${JSON.stringify(await cardFields(page))}`);
+}
+
+/* expectView: PAGE shows VIEW ("overview", "detail" or "no-such-queue") and no other, with the URL fragment HASH. */
+async function expectView(page, what, view, hash) {
+	await until(page, `${what}: the page should show the ${view} view at "${hash}"`, ([view, hash]) => {
+		const shown = v => { const el = document.querySelector(`[data-testid="${v}"]`); return el && el.offsetParent !== null; };
+		return location.hash === hash && ['overview', 'detail', 'no-such-queue'].every(v => shown(v) === (v === view));
+	}, [view, hash], () => page.evaluate(() => `fragment "${location.hash}", view "${document.body.dataset.view}"`));
+}
+
+/*
+ * checkOverview: the page shows one card per element of /status's "queues",
+ * in order, with its numbers; a queue not "ok" in red with its error text;
+ * each bar as long as depth / capacity; each card linking to its view.
+ */
+async function checkOverview(page, url, what) {
+	const doc = await getStatus(url);
+	const names = doc.queues.map(q => q.name);
+	if (JSON.stringify(names.slice().sort()) !== JSON.stringify([QA, QB, QC].sort()))
+		throw new Error(`${what}: /status lists ${JSON.stringify(names)}, want the test's three queues`);
+	for (const q of doc.queues) {
+		// A number /status leaves out shows "—"; a queue that is not "ok" and has no depth shows its error instead of depth and bar.
+		const dash = v => (v == null ? '—' : String(v));
+		const depth = v => (q.depth == null && q.state !== 'ok' ? '' : dash(v));
+		await expectCard(page, what, q.name, { 'qc-name': q.name, 'qc-state': q.state, 'qc-error': q.state === 'ok' ? '' : q.error,
+			'qc-depth': depth(q.depth), 'qc-capacity': depth(q.capacity), 'qc-clients': dash(q.clients_attached) });
+	}
+	const cards = await cardFields(page);
+	if (JSON.stringify(cards.map(c => c.queue)) !== JSON.stringify(names))
+		throw new Error(`${what}: the cards are ${JSON.stringify(cards.map(c => c.queue))}, want /status's order ${JSON.stringify(names)}`);
+	for (const c of cards)
+		if (c.href !== hashOf(c.queue))
+			throw new Error(`${what}: the card of ${c.queue} links to "${c.href}", want "${hashOf(c.queue)}"`);
+	// Colours and bars, as the browser computed them.
+	const look = await page.evaluate(() => {
+		const probe = document.createElement('span');
+		probe.style.color = 'var(--bad)';
+		document.body.append(probe);
+		const bad = getComputedStyle(probe).color;
+		probe.remove();
+		return { bad, cards: [...document.querySelectorAll('[data-testid="queue-card"]')].map(c => ({
+			queue: c.dataset.queue,
+			border: getComputedStyle(c).borderLeftColor,
+			stateBg: getComputedStyle(c.querySelector('[data-testid="qc-state"]')).backgroundColor,
+			errorColor: getComputedStyle(c.querySelector('[data-testid="qc-error"]')).color,
+			barShown: c.querySelector('.bar').offsetParent !== null,
+			sparkShown: c.querySelector('canvas').offsetParent !== null,
+			bar: Number((/scaleX\(([^)]*)\)/.exec(c.querySelector('.bar-fill').style.transform) || [])[1]),
+		})) };
+	});
+	for (const q of doc.queues) {
+		const c = look.cards.find(x => x.queue === q.name);
+		const red = c.border === look.bad && c.stateBg === look.bad;
+		if (q.state !== 'ok' && !(red && c.errorColor === look.bad))
+			throw new Error(`${what}: the ${q.state} queue ${q.name} is not in red (${look.bad}): border ${c.border}, badge ${c.stateBg}, error text ${c.errorColor}`);
+		if (q.state === 'ok' && (c.border === look.bad || c.stateBg === look.bad))
+			throw new Error(`${what}: the healthy queue ${q.name} is drawn in red`);
+		if (q.depth == null && q.state !== 'ok') {
+			if (c.barShown || c.sparkShown)
+				throw new Error(`${what}: the card of ${q.name}, which has no depth, shows a bar or a sparkline`);
+			continue;
+		}
+		if (!c.barShown || !c.sparkShown)
+			throw new Error(`${what}: the card of ${q.name} shows no depth bar or no sparkline`);
+		const want = q.capacity ? q.depth / q.capacity : 0;
+		if (!(Math.abs(c.bar - want) <= 1e-5 * Math.max(want, 0.01))) // CSS keeps 6 significant digits
+			throw new Error(`${what}: the bar of ${q.name} is ${c.bar} long, want ${want} (${q.depth ?? '—'} of ${q.capacity ?? '—'})`);
+	}
+	return doc;
+}
+
+/* inkedPixels: in PAGE, the pixels of the canvas SELECTOR (top TOP of its height) drawn in one of the CSS COLORS (variables), or at all when COLORS is empty. */
+function inkedPixels(page, selector, colors = [], top = 1) {
+	return page.evaluate(([selector, colors, top]) => {
+		const canvas = typeof selector === 'string' ? document.querySelector(selector)
+			: [...document.querySelectorAll('[data-testid="queue-card"]')].find(c => c.dataset.queue === selector.card).querySelector('canvas');
+		const rgb = colors.map(v => {
+			const probe = document.createElement('span');
+			probe.style.color = `var(${v})`;
+			document.body.append(probe);
+			const m = getComputedStyle(probe).color.match(/\d+/g).map(Number);
+			probe.remove();
+			return m;
+		});
+		const h = Math.max(1, Math.floor(canvas.height * top));
+		const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, h).data;
+		let n = 0;
+		for (let i = 0; i < d.length; i += 4) {
+			if (d[i + 3] < 100) // not the faint fills
+				continue;
+			if (!rgb.length || rgb.some(c => Math.abs(c[0] - d[i]) + Math.abs(c[1] - d[i + 1]) + Math.abs(c[2] - d[i + 2]) < 40))
+				n++;
+		}
+		return n;
+	}, [selector, colors, top]);
+}
+
+/* noSideScroll: at the current width, neither the page nor a table of PAGE is cut off sideways. */
+async function noSideScroll(page, what) {
+	const overflow = await page.evaluate(() => [document.documentElement.scrollWidth - window.innerWidth,
+		...[...document.querySelectorAll('.table-wrap')].filter(w => w.offsetParent !== null).map(w => w.scrollWidth - w.clientWidth)]);
+	if (overflow[0] > 0)
+		throw new Error(`${what}: at 390 px wide the page scrolls sideways by ${overflow[0]} px`);
+	if (Math.max(0, ...overflow.slice(1)) > 0)
+		throw new Error(`${what}: at 390 px wide the clients table is cut off by ${Math.max(...overflow.slice(1))} px`);
+}
 
 async function cleanup() {
 	if (context)
@@ -170,7 +360,7 @@ async function cleanup() {
 async function main() {
 	let b = await startBroker(0);
 	const url = `http://127.0.0.1:${b.port}/`;
-	log(`mqbroker pid ${b.pid} serves ${Q} at ${url}; messages via ${sender}`);
+	log(`mqbroker pid ${b.pid}: serving ${b.what} at ${url} (${QA}, ${QB}; ${QC} is garbage); messages via ${sender}`);
 
 	context = await chromium.launchPersistentContext(opt.profile, {
 		executablePath: opt.chromium,
@@ -182,55 +372,30 @@ async function main() {
 		timeout: 60000,
 	});
 	const page = context.pages()[0] || await context.newPage();
-	page.setDefaultTimeout(WAIT_MS);
-
-	page.on('console', msg => {
-		if (msg.type() !== 'error')
-			return;
-		const where = msg.location() && msg.location().url || '';
-		// The browser's own report of a poll that failed while the broker is down.
-		const expected = /^Failed to load resource: net::ERR_[A-Z_]+$/.test(msg.text()) && /\/status$/.test(where);
-		if (expected && brokerDown)
-			tolerated++;
-		else
-			consoleErrors.push(`${msg.text()} (${where})`);
-	});
-	page.on('pageerror', err => consoleErrors.push(`uncaught: ${err.message}`));
-	page.on('request', req => {
-		if (!req.url().startsWith(url) && !req.url().startsWith('data:'))
-			foreign.push(req.url());
-	});
+	watch(page, url);
 	const responses = new Map();
 	page.on('response', r => responses.set(new URL(r.url()).pathname, r));
-
-	const text = id => page.getByTestId(id);
-	const expectText = async (id, want, what) => {
-		try {
-			await page.waitForFunction(([id, want]) => {
-				const el = document.querySelector(`[data-testid="${id}"]`);
-				return el && el.textContent.trim() === want;
-			}, [id, want], { timeout: WAIT_MS, polling: 100 });
-		} catch {
-			const got = await text(id).textContent().catch(() => '(missing)');
-			throw new Error(`${what}: [data-testid=${id}] reads "${got}", want "${want}" (waited ${WAIT_MS / 1000} s)`);
-		}
-	};
-	const expectValues = async (what, values) => {
-		for (const [id, want] of Object.entries(values))
-			await expectText(id, String(want), what);
-	};
 	const banner = page.getByTestId('banner');
 
-	// --- first render -----------------------------------------------------------
+	// --- the overview: three queues, the garbage one damaged, in red -------------------
 	const resp = await page.goto(url, { waitUntil: 'load' });
 	if (!resp || resp.status() !== 200)
 		throw new Error(`GET / answered ${resp && resp.status()}`);
-	await expectValues('first render', { 'queue-name': Q, depth: 0, capacity: 256, enqueued: 0, dequeued: 0,
-		'bytes-enqueued': 0, 'max-msg-size': 1024, 'broker-pid': b.pid });
+	await expectView(page, 'GET /', 'overview', '');
+	await expectValues(page, 'first render', { subtitle: '3 queues', 'broker-pid': b.pid });
+	let doc = await checkOverview(page, url, 'first render');
+	const damaged = doc.queues.find(q => q.name === QC);
+	if (damaged.state !== 'damaged' || !damaged.error)
+		throw new Error(`/status shows the garbage queue ${QC} as ${JSON.stringify(damaged)}, want "state": "damaged" with an "error"`);
+	await expectCard(page, 'first render', QA, { 'qc-depth': '0', 'qc-capacity': '256', 'qc-fill': '0% full', 'qc-in': '0', 'qc-out': '0', 'qc-oldest': 'none' });
+	await expectCard(page, 'first render', QB, { 'qc-depth': '0', 'qc-capacity': '64' });
+	await expectCard(page, 'first render', QC, { 'qc-depth': '', 'qc-in': '—', 'qc-out': '—', 'qc-oldest': '—', 'qc-clients': '—' });
 	if (await banner.isVisible())
 		throw new Error('the "Broker unreachable" banner shows while the broker answers');
 	for (const [path, type, cache] of [['/', 'text/html', 'no-cache'], ['/dashboard.css', 'text/css', 'max-age=300'],
-		['/dashboard.js', 'text/javascript', 'max-age=300'], ['/chart.js', 'text/javascript', 'max-age=300']]) {
+		['/dashboard.js', 'text/javascript', 'max-age=300'], ['/chart.js', 'text/javascript', 'max-age=300'],
+		['/format.js', 'text/javascript', 'max-age=300'], ['/overview.js', 'text/javascript', 'max-age=300'],
+		['/queue.js', 'text/javascript', 'max-age=300']]) {
 		const r = responses.get(path);
 		if (!r)
 			throw new Error(`the page did not load ${path}`);
@@ -240,93 +405,142 @@ async function main() {
 	}
 	// A marker that a reload would wipe out: recovery must happen in place.
 	await page.evaluate(() => { window.__noReload = 'still here'; });
-	log('first render: depth 0, totals 0');
+	log(`overview: ${QA} 0 of 256, ${QB} 0 of 64, ${QC} damaged in red: "${damaged.error}"`);
 
-	// --- messages in, messages out ------------------------------------------------
-	await send(7, 100);
-	await expectValues(`after sending 7 messages of 100 bytes with ${sender}`,
-		{ depth: 7, enqueued: 7, dequeued: 0, 'bytes-enqueued': 700, 'high-water': 7 });
-	log('sent 7 x 100 bytes: depth 7, enqueued 7, bytes 700');
-	await recv(3);
-	await expectValues(`after receiving 3 messages with ${sender}`,
-		{ depth: 4, enqueued: 7, dequeued: 3, 'bytes-enqueued': 700, 'bytes-dequeued': 300, 'high-water': 7 });
-	log('received 3: depth 4, dequeued 3, bytes dequeued 300');
-	const fill = await text('fill-pct').textContent();
-	if (fill.trim() !== '1.6% full')
-		throw new Error(`the gauge reads "${fill}", want "1.6% full" (4 of 256)`);
+	await send(QA, 7, 100);
+	await send(QB, 3, 50);
+	await expectCard(page, 'after sending 7 to A and 3 to B', QA, { 'qc-depth': '7', 'qc-fill': '2.7% full' });
+	await expectCard(page, 'after sending 7 to A and 3 to B', QB, { 'qc-depth': '3', 'qc-fill': '4.7% full' });
+	doc = await checkOverview(page, url, `after sending 7 to ${QA} and 3 to ${QB}`);
+	await page.waitForTimeout(2200); // a few samples of depth 7 for the sparklines
+	const [inkA, inkB] = [await inkedPixels(page, { card: QA }, ['--accent'], 0.7), await inkedPixels(page, { card: QB }, ['--accent'], 0.7)];
+	if (inkA < 20 || inkB < 20)
+		throw new Error(`the sparklines of ${QA} (depth 7) and ${QB} (depth 3) draw ${inkA} and ${inkB} pixels in the depth colour above their bottom 30%, want a line each`);
+	log(`sent 7 x 100 bytes to ${QA}, 3 x 50 to ${QB}: the overview matches /status; sparklines drawn (${inkA}, ${inkB} px)`);
+
+	// --- a click opens the queue's own view, with its URL -----------------------------
+	await page.click(`[data-testid="queue-card"][data-queue="${QA}"]`);
+	await expectView(page, `a click on ${QA}'s card`, 'detail', hashOf(QA));
+	await expectValues(page, `${QA}'s view`, { 'queue-name': QA, 'queue-state': 'ok', depth: 7, capacity: 256, enqueued: 7, dequeued: 0,
+		'bytes-enqueued': 700, 'max-msg-size': 1024, 'high-water': 7, 'broker-pid': b.pid });
+	if (await page.getByTestId('damaged').isVisible())
+		throw new Error(`the "damaged" banner shows on the view of the healthy ${QA}`);
+	log(`click: ${page.url().slice(url.length - 1)} shows ${QA}: depth 7 of 256, enqueued 7, bytes 700`);
+
+	// --- messages out: depth, totals, time in queue ---------------------------------------
+	await recv(QA, 3);
+	await expectValues(page, `after receiving 3 messages with ${sender}`,
+		{ depth: 4, enqueued: 7, dequeued: 3, 'bytes-enqueued': 700, 'bytes-dequeued': 300, 'high-water': 7, 'fill-pct': '1.6% full' });
+	await expectValues(page, 'time in queue of the 3 received', { 'tiq-count': 3 });
+	const timeText = /^\d+(\.\d+)? (ns|µs|ms|s)$|^\d+m \d\ds$/;
+	for (const id of ['tiq-p50', 'tiq-p90', 'tiq-p99', 'tiq-max', 'oldest-age'])
+		await until(page, `after receiving 3: [data-testid=${id}] should show a time`, ([id, re]) =>
+			new RegExp(re).test(document.querySelector(`[data-testid="${id}"]`).textContent.trim()), [id, timeText.source],
+		async () => `it reads "${await page.getByTestId(id).textContent()}"`);
+	log(`received 3: depth 4, dequeued 3; time in queue p50 ${await page.getByTestId('tiq-p50').textContent()}, ` +
+		`p99 ${await page.getByTestId('tiq-p99').textContent()}, oldest waiting ${await page.getByTestId('oldest-age').textContent()}`);
 	await page.waitForTimeout(1500); // some history for the charts
-	await recv(4);
-	await expectValues('after receiving the other 4', { depth: 0, dequeued: 7, 'bytes-dequeued': 700 });
-	log('received 4: depth 0, dequeued 7, bytes dequeued 700');
+	await recv(QA, 4);
+	await expectValues(page, 'after receiving the other 4', { depth: 0, dequeued: 7, 'bytes-dequeued': 700, 'tiq-count': 7, 'oldest-age': 'none' });
+	const tiqInk = await inkedPixels(page, '[data-testid="tiq-chart"]', ['--p50', '--p90', '--p99']);
+	await page.mouse.move(0, 0); // no hover read-out or highlight in the screenshots
+	if (tiqInk < 20)
+		throw new Error(`the time-in-queue chart draws ${tiqInk} pixels in the p50/p90/p99 colours, want its lines`);
+	const st = (await getStatus(url)).queues.find(q => q.name === QA).time_in_queue_s;
+	if (!st || st.count !== 7 || !(st.p50 > 0 && st.p50 <= st.p90 && st.p90 <= st.p99 && st.max > 0))
+		throw new Error(`/status's time_in_queue_s of ${QA} is ${JSON.stringify(st)}: want count 7, 0 < p50 <= p90 <= p99 and max > 0`);
+	log(`received 4: depth 0, dequeued 7, 7 messages timed; the time-in-queue chart is drawn (${tiqInk} px)`);
 
 	// --- the clients table: a producer and a consumer that stay, one that dies -----
 	const producer = await hold(['--send', '2', '--size', '100', '--id', '2']);
 	const consumer = await hold(['--recv', '1']);
 	const victim = await hold(['--send', '1', '--size', '100', '--id', '3']);
 	const expectClient = async (c, what, want) => {
-		try {
-			await page.waitForFunction(([pid, want]) => {
-				const tr = document.querySelector(`[data-testid="clients"] tr[data-pid="${pid}"]`);
-				if (!tr)
-					return false;
-				const cell = id => tr.querySelector(`[data-testid="${id}"]`).textContent.trim();
-				return Object.entries(want).every(([k, v]) => cell(k) === v);
-			}, [c.pid, want], { timeout: WAIT_MS, polling: 100 });
-		} catch {
-			const rows = await page.locator('[data-testid="clients"] tbody tr').allTextContents();
-			throw new Error(`${what}: no client row for pid ${c.pid} with ${JSON.stringify(want)}; rows: ${JSON.stringify(rows)}`);
-		}
+		await until(page, `${what}: a client row for pid ${c.pid} with ${JSON.stringify(want)}`, ([pid, want]) => {
+			const tr = document.querySelector(`[data-testid="clients"] tr[data-pid="${pid}"]`);
+			if (!tr)
+				return false;
+			const cell = id => tr.querySelector(`[data-testid="${id}"]`).textContent.trim();
+			return Object.entries(want).every(([k, v]) => cell(k) === v);
+		}, [c.pid, want], async () => `rows: ${JSON.stringify(await page.locator('[data-testid="clients"] tbody tr').allTextContents())}`);
 	};
 	await expectClient(producer, 'a producer holding on', { 'client-pid': String(producer.pid), 'client-role': 'producer', 'client-sent': '2', 'client-state': 'alive' });
 	await expectClient(consumer, 'a consumer holding on', { 'client-role': 'consumer', 'client-received': '1', 'client-state': 'alive' });
-	await expectValues('three clients attached', { 'clients-attached': 3, depth: 2, enqueued: 10, dequeued: 8, recoveries: 0 });
+	await expectValues(page, 'three clients attached', { 'clients-attached': 3, depth: 2, enqueued: 10, dequeued: 8, recoveries: 0 });
 	victim.proc.kill('SIGKILL');
 	await expectClient(victim, 'a client killed while attached', { 'client-role': 'producer', 'client-state': 'recovered' });
-	await expectValues('after a client died attached', { 'clients-attached': 2, recoveries: 1, producers: 1, consumers: 1 });
+	await expectValues(page, 'after a client died attached', { 'clients-attached': 2, recoveries: 1, producers: 1, consumers: 1 });
 	log(`clients: producer ${producer.pid} and consumer ${consumer.pid} alive, ${victim.pid} killed and recovered`);
 
 	// --- a lease: in flight while held; delivered again when its holder dies --------
 	const leaser = await hold(['--recv', '1', '--lease']);
 	await expectClient(leaser, 'a consumer holding a lease', { 'client-role': 'consumer', 'client-in-flight': '1', 'client-state': 'alive' });
-	await expectValues('one message leased', { 'in-flight': 1, depth: 1 });
+	await expectValues(page, 'one message leased', { 'in-flight': 1, depth: 1 });
 	leaser.proc.kill('SIGKILL');
-	await expectValues('after the lease holder died', { 'in-flight': 0, depth: 2, recoveries: 2 });
+	await expectValues(page, 'after the lease holder died', { 'in-flight': 0, depth: 2, recoveries: 2 });
 	log(`lease: ${leaser.pid} held one (in flight 1), killed: delivered again (in flight 0, depth 2)`);
 
 	// A few more seconds of history for the charts, then the screenshots.
-	await send(5, 200);
-	await expectValues('after 5 more messages', { depth: 7, enqueued: 15, 'bytes-enqueued': 2000, 'high-water': 7 });
+	await send(QA, 5, 200);
+	await expectValues(page, 'after 5 more messages', { depth: 7, enqueued: 15, 'bytes-enqueued': 2000, 'high-water': 7 });
 	await page.waitForTimeout(2500);
+	await page.screenshot({ path: join(opt.out, 'dashboard-queue.png'), fullPage: true });
+	await page.setViewportSize({ width: 390, height: 844 });
+	await page.waitForTimeout(400);
+	await noSideScroll(page, `${QA}'s view`);
+	await page.screenshot({ path: join(opt.out, 'dashboard-queue-narrow.png'), fullPage: true });
+	await page.setViewportSize({ width: 1280, height: 860 });
+
+	// --- back: the overview again, up to date ------------------------------------------
+	await page.goBack();
+	await expectView(page, 'the back button', 'overview', '');
+	await expectCard(page, 'back on the overview', QA, { 'qc-depth': '7', 'qc-clients': '2', 'qc-fill': '2.7% full' });
+	await checkOverview(page, url, 'back on the overview');
+	await page.waitForTimeout(1200);
 	await page.screenshot({ path: join(opt.out, 'dashboard.png'), fullPage: true });
 	await page.setViewportSize({ width: 390, height: 844 });
 	await page.waitForTimeout(400);
-	const overflow = await page.evaluate(() => [document.documentElement.scrollWidth - window.innerWidth,
-		...[...document.querySelectorAll('.table-wrap')].map(w => w.scrollWidth - w.clientWidth)]);
-	if (overflow[0] > 0)
-		throw new Error(`at 390 px wide the page scrolls sideways by ${overflow[0]} px`);
-	if (Math.max(...overflow.slice(1)) > 0)
-		throw new Error(`at 390 px wide the clients table is cut off by ${Math.max(...overflow.slice(1))} px`);
+	await noSideScroll(page, 'the overview');
 	await page.screenshot({ path: join(opt.out, 'dashboard-narrow.png'), fullPage: true });
 	await page.setViewportSize({ width: 1280, height: 860 });
-	log('screenshots: dashboard.png (1280 px), dashboard-narrow.png (390 px)');
+	log('back: the overview, matching /status; screenshots: dashboard.png, dashboard-queue.png and both at 390 px');
+
+	// --- a bookmarked queue URL, and URLs naming no queue, in a second tab ----------------
+	const tab = await context.newPage();
+	watch(tab, url);
+	await tab.goto(url + hashOf(QB), { waitUntil: 'load' });
+	await expectView(tab, `loading ${hashOf(QB)}`, 'detail', hashOf(QB));
+	await expectValues(tab, `${QB}'s bookmarked view`, { 'queue-name': QB, depth: 3, capacity: 64, 'max-msg-size': 512, enqueued: 3, 'bytes-enqueued': 150 });
+	log(`bookmark: ${hashOf(QB)} opens ${QB}: depth 3 of 64`);
+	const nope = `${QA}-nope`;
+	for (const [hash, name] of [[hashOf(nope), nope], ['#/queues/%E0%A4%A', '/%E0%A4%A']]) {
+		await tab.goto('about:blank');
+		await tab.goto(url + hash, { waitUntil: 'load' });
+		await expectView(tab, `loading ${hash}`, 'no-such-queue', hash);
+		await expectValues(tab, `${hash}`, { 'missing-name': name });
+	}
+	// Typed into the address bar of a page already open: the same message.
+	await tab.evaluate(h => { location.hash = h; }, hashOf(nope));
+	await expectView(tab, `going to ${hashOf(nope)} from another view`, 'no-such-queue', hashOf(nope));
+	await tab.screenshot({ path: join(opt.out, 'dashboard-missing.png') });
+	await tab.getByTestId('missing-back').click();
+	await expectView(tab, 'the link back from "no such queue"', 'overview', '#/');
+	await tab.close();
+	log(`unknown: ${hashOf(nope)} (and a malformed one) say "no such queue" with a link back to the overview`);
 
 	// --- the broker stops: the banner ----------------------------------------------
 	brokerDown = true;
 	const port = b.port, oldPid = b.pid;
 	await stopBroker();
 	log(`stopped mqbroker pid ${oldPid}`);
-	try {
-		await page.waitForFunction(() => {
-			const el = document.querySelector('[data-testid="banner"]');
-			return el && !el.hidden && el.offsetParent !== null && el.textContent.startsWith('Broker unreachable');
-		}, null, { timeout: WAIT_MS, polling: 100 });
-	} catch {
-		throw new Error(`no banner starting with "Broker unreachable" within ${WAIT_MS / 1000} s of stopping the broker ` +
-			`(banner: "${await banner.textContent()}", hidden: ${await banner.isHidden()})`);
-	}
+	await until(page, `a banner starting with "Broker unreachable" within ${WAIT_MS / 1000} s of stopping the broker`, () => {
+		const el = document.querySelector('[data-testid="banner"]');
+		return el && !el.hidden && el.offsetParent !== null && el.textContent.startsWith('Broker unreachable');
+	}, null, async () => `banner: "${await banner.textContent()}", hidden: ${await banner.isHidden()}`);
 	log(`banner: "${(await banner.textContent()).trim()}" (${tolerated} failed polls reported by the browser)`);
 	// The last values stay on the page while the broker is away.
-	await expectValues('while the broker is down', { depth: 7, enqueued: 15 });
+	await expectCard(page, 'while the broker is down', QA, { 'qc-depth': '7' });
+	await expectCard(page, 'while the broker is down', QC, { 'qc-state': 'damaged' });
 	await page.screenshot({ path: join(opt.out, 'dashboard-unreachable.png') });
 
 	// --- the broker comes back on the same port: recovery without a reload --------
@@ -337,16 +551,21 @@ async function main() {
 	} catch {
 		throw new Error(`the banner still shows ${WAIT_MS / 1000} s after the broker came back: "${await banner.textContent()}"`);
 	}
-	await expectValues('after the broker came back', { 'broker-pid': b.pid, depth: 7, enqueued: 15, dequeued: 8, recoveries: 2 });
+	await expectValues(page, 'after the broker came back', { 'broker-pid': b.pid });
 	brokerDown = false;
-	await send(2, 100);
-	await recv(4);
-	await expectValues('messages after the restart', { depth: 5, enqueued: 17, dequeued: 12, 'bytes-dequeued': 1400 });
+	await checkOverview(page, url, 'after the broker came back');
+	await page.click(`[data-testid="queue-card"][data-queue="${QA}"]`);
+	await expectView(page, `a click on ${QA}'s card after the restart`, 'detail', hashOf(QA));
+	await expectValues(page, 'after the broker came back', { depth: 7, enqueued: 15, dequeued: 8, recoveries: 2 });
+	await send(QA, 2, 100);
+	await recv(QA, 4);
+	await expectValues(page, 'messages after the restart', { depth: 5, enqueued: 17, dequeued: 12, 'bytes-dequeued': 1400 });
 	if (await page.evaluate(() => window.__noReload) !== 'still here')
 		throw new Error('the page was reloaded to recover');
 	log('recovered in place: banner gone, new pid shown, depth 5, enqueued 17, dequeued 12');
+	await page.mouse.move(0, 0);
 	await page.waitForTimeout(1500);
-	await page.screenshot({ path: join(opt.out, 'dashboard.png'), fullPage: true });
+	await page.screenshot({ path: join(opt.out, 'dashboard-queue.png'), fullPage: true });
 
 	if (foreign.length)
 		throw new Error(`the page made requests to other origins: ${foreign.join(', ')}`);
@@ -369,7 +588,8 @@ try {
 	await main();
 	clearTimeout(watchdog);
 	await cleanup();
-	console.log('PASS web_dashboard: live values, banner on outage, recovery without reload, no console errors');
+	console.log('PASS web_dashboard: overview of three queues (damaged one in red), queue view by click, bookmark and back, ' +
+		'"no such queue", time in queue, live values, banner on outage, recovery without reload, no console errors');
 	process.exit(0);
 } catch (err) {
 	clearTimeout(watchdog);

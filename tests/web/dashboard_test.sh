@@ -1,10 +1,12 @@
 #!/bin/bash
-# dashboard_test.sh - end-to-end browser test of the dashboard (web/): Debian's headless chromium, driven by playwright-core (dashboard.test.mjs), against a real mqbroker.
+# dashboard_test.sh - end-to-end browser test of the dashboard (web/): Debian's headless chromium, driven by playwright-core (dashboard.test.mjs), against a real mqbroker serving three queues, one of them garbage.
 #
 # Usage: dashboard_test.sh MQBROKER MQLOAD OUTDIR [MQCTL]
 #   Messages are sent and received with MQCTL when it is given (or $MQCTL is
-#   set), else with MQLOAD. Screenshots (dashboard.png, dashboard-narrow.png,
-#   dashboard-unreachable.png) and the broker's log go to OUTDIR.
+#   set), else with MQLOAD. Screenshots and the broker's log go to OUTDIR:
+#   dashboard.png (all queues), dashboard-queue.png (one queue),
+#   dashboard-narrow.png and dashboard-queue-narrow.png (390 px wide),
+#   dashboard-missing.png (a URL naming no queue), dashboard-unreachable.png.
 # Environment:
 #   MQ_SKIP_BROWSER=1  skip the test (exit 77); nothing else skips it: a
 #                      missing chromium, node or playwright-core is a failure
@@ -76,7 +78,13 @@ if ! installed_ok; then
 	installed_ok || fail "'npm ci' in $HERE did not install the playwright-core that package-lock.json pins"
 fi
 
-Q="/mqweb-$$"
+# Three queues, named for this run: two the broker creates (the second with
+# a space, a non-ASCII letter and a "%" in its name, which the page's URLs
+# must encode), and one whose file is garbage before the broker starts, so
+# that the broker reports it damaged while it serves the other two.
+QA="/dash-$$-a"
+QB="/dash-$$-b ü%"
+QC="/dash-$$-c"
 TMP=$(mktemp -d /tmp/mqweb.XXXXXX)
 mkdir -p "$OUT"
 rm -f "$OUT"/dashboard*.png "$OUT/broker.log"
@@ -107,12 +115,16 @@ cleanup() {
 			kill -KILL "$pid" || true
 		done
 	} 2>/dev/null
-	rm -f "/dev/shm$Q"
+	rm -f "/dev/shm$QA" "/dev/shm$QB" "/dev/shm$QC"
 	rm -rf "$TMP" 2>/dev/null || { sleep 0.5; rm -rf "$TMP"; }
 	exit "$rc"
 }
 trap cleanup EXIT
 trap 'echo "FAIL: $TEST: interrupted" >&2; exit 130' INT TERM
+
+# Left over by a killed run with our pid, they are ours to remove.
+rm -f "/dev/shm$QA" "/dev/shm$QB" "/dev/shm$QC"
+{ head -c 100000 /dev/urandom >"/dev/shm$QC" && chmod 0660 "/dev/shm$QC"; } || fail "cannot write /dev/shm$QC"
 
 sender=(--mqload "$MQLOAD") # mqload always: its "hold" makes the clients that stay attached
 [ -z "$MQCTL" ] || sender+=(--mqctl "$MQCTL")
@@ -120,7 +132,7 @@ sender=(--mqload "$MQLOAD") # mqload always: its "hold" makes the clients that s
 # node runs under setpriv --pdeathsig too: if this script is killed (a ctest
 # timeout), node goes, and with it the broker and the browser.
 setpriv --pdeathsig KILL node "$HERE/dashboard.test.mjs" \
-	--broker "$BROKER" --web-root "$REPO/web" --queue "$Q" --out "$OUT" \
+	--broker "$BROKER" --web-root "$REPO/web" --queue "$QA" --queue "$QB" --garbage "$QC" --out "$OUT" \
 	--profile "$TMP/profile" --pidfile "$TMP/broker.pid" --chromium "$CHROMIUM" "${sender[@]}" &
 NODE_PID=$!
 rc=0
