@@ -8,7 +8,7 @@ WEB=$(cd "$(dirname "$0")/../../web" && pwd)
 
 # The built-in dashboard: every file of web/, identical; nothing else.
 start_broker "$TMP/b.log" -n "$Q" -l 127.0.0.1:0 -c 8 -m 64
-for f in index.html dashboard.js dashboard.css chart.js favicon.svg; do
+for f in $(cd "$WEB" && ls); do
 	http GET "/$f"
 	[ "$CODE" = 200 ] || fail "GET /$f: $CODE"
 	cmp -s "$TMP/body" "$WEB/$f" || fail "GET /$f is not web/$f"
