@@ -179,3 +179,60 @@ double now_mono(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
+
+void seconds_text(double s, char *buf, size_t n)
+{
+	if (s < 0)
+		s = 0;
+	if (s < 0.001)
+		snprintf(buf, n, "%.0f us", s * 1e6);
+	else if (s < 1)
+		snprintf(buf, n, "%.1f ms", s * 1e3);
+	else if (s < 100)
+		snprintf(buf, n, "%.2f s", s);
+	else
+		snprintf(buf, n, "%.0f s", s);
+}
+
+void name_printable(const char *name, char *buf, size_t n)
+{
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)name; *p && o + 5 < n; p++) {
+		if (*p <= ' ' || *p == 0x7f || *p == '\\')
+			o += (size_t)snprintf(buf + o, n - o, "\\x%02x", *p);
+		else
+			buf[o++] = (char)*p;
+	}
+	if (n)
+		buf[o < n ? o : n - 1] = '\0';
+}
+
+int queue_list(struct mq_listed **out)
+{
+	/* Files come and go while we look: ask again until all fitted. */
+	*out = NULL;
+	size_t cap = 64;
+	for (;;) {
+		struct mq_listed *l = malloc(cap * sizeof(*l));
+		if (!l) {
+			errno = ENOMEM;
+			return -1;
+		}
+		int found = mq_list(l, cap);
+		if (found < 0) {
+			int err = errno;
+			free(l);
+			errno = err;
+			return -1;
+		}
+		if ((size_t)found <= cap) {
+			if (found == 0)
+				free(l);
+			else
+				*out = l;
+			return found;
+		}
+		free(l);
+		cap = (size_t)found + 16;
+	}
+}

@@ -8,11 +8,13 @@
  *   cmd_send.c   send: arguments, lines of stdin or a file, or all of it
  *   cmd_recv.c   recv: one, N or a stream of messages in four formats
  *   cmd_stats.c  stats, and the sampling that watch shares
- *   cmd_watch.c  watch: the live view on a terminal, plain lines elsewhere
+ *   cmd_watch.c  watch: the live view of one or more queues on a terminal,
+ *                plain lines elsewhere
  *   cmd_check.c  check: the offline health check of a segment
+ *   cmd_list.c   list: every libmq queue in /dev/shm and who serves it
  *
  * mqctl talks to the segment through libmq (no broker needed). send and recv
- * attach as clients; stats, watch and check open it as observers
+ * attach as clients; stats, watch, check and list open it as observers
  * (mq_observe, libmq_admin.h), so looking at a queue never shows up in its
  * client table.
  */
@@ -24,6 +26,8 @@
 #include <stdio.h>
 
 #include "libmq.h"
+#include "libmq_admin.h"
+#include "status.h"
 
 #define MQCTL_VERSION LIBMQ_VERSION
 
@@ -54,20 +58,23 @@ struct mqctl_cmd {
 	const char *summary;
 };
 
-/* cmd_send, cmd_recv, cmd_stats, cmd_watch, cmd_check: run the command (ARGV[0]
- * is its name, the options follow); every error is printed as one line.
- * Return the exit status (enum mqctl_exit, or 128 + a stop signal). */
+/* cmd_send, cmd_recv, cmd_stats, cmd_watch, cmd_check, cmd_list: run the
+ * command (ARGV[0] is its name, the options follow); every error is printed
+ * as one line. Return the exit status (enum mqctl_exit, or 128 + a stop
+ * signal). */
 int cmd_send(int argc, char **argv);
 int cmd_recv(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
 int cmd_check(int argc, char **argv);
-/* send_usage ... check_usage: the command's --help, exit codes included, to F. */
+int cmd_list(int argc, char **argv);
+/* send_usage ... list_usage: the command's --help, exit codes included, to F. */
 void send_usage(FILE *f);
 void recv_usage(FILE *f);
 void stats_usage(FILE *f);
 void watch_usage(FILE *f);
 void check_usage(FILE *f);
+void list_usage(FILE *f);
 
 /* common.c */
 
@@ -118,6 +125,20 @@ int queue_close(mq_t *q);
 /* now_mono: CLOCK_MONOTONIC in seconds. */
 double now_mono(void);
 
+/* seconds_text: S seconds as short readable text into BUF ("850 us",
+ * "12.3 ms", "1.52 s", "95 s"), ASCII only, so it lines up in columns. */
+void seconds_text(double s, char *buf, size_t n);
+
+/* name_printable: queue NAME for a terminal or a line of fields into BUF:
+ * spaces, control characters and backslashes as \xHH (a file in /dev/shm
+ * may be named anything), other bytes as they are. */
+void name_printable(const char *name, char *buf, size_t n);
+
+/* queue_list: the libmq queues in /dev/shm (mq_list, all of them, sorted by
+ * name) into a malloc'd array *OUT (NULL when none); returns how many, or -1
+ * with errno (/dev/shm cannot be read, out of memory). */
+int queue_list(struct mq_listed **out);
+
 /* encode.c: each writes to F and returns 0, or -1 on a write error. */
 
 /* hex_write: N bytes at P as lowercase hex. */
@@ -139,10 +160,29 @@ int json_text_write(FILE *f, const unsigned char *p, size_t n);
 struct sample {
 	double t; /* CLOCK_MONOTONIC seconds */
 	struct mq_stats st;
+	int have_tiq;                /* tiq holds the queue's histogram */
+	struct mq_time_in_queue tiq; /* time in queue since the queue was created */
 };
 
-/* sample_take: read Q's stats now into S. */
+/* sample_take: read Q's stats and time-in-queue histogram now into S. */
 void sample_take(mq_t *q, struct sample *s);
+
+/* What sample_tiq measured. */
+enum tiq_span {
+	TIQ_NONE = -1,    /* no histogram (the queue's clock cannot be read here) */
+	TIQ_LIFETIME = 0, /* since the queue was created */
+	TIQ_WINDOW = 1,   /* between the two samples */
+};
+
+/* sample_tiq: time-in-queue percentiles into *OUT: of the messages taken
+ * between samples A and B if there were any (A may be NULL: none), else of
+ * B's whole histogram, since the queue was created. *SPAN_S gets the
+ * seconds it covers (the queue's age for the lifetime). */
+enum tiq_span sample_tiq(const struct sample *a, const struct sample *b, struct tiq_summary *out,
+                         double *span_s);
+
+/* tiq_text: SUM's percentiles as "p50 1.02 s  p90 ...  max 1.1 s" into BUF. */
+void tiq_text(const struct tiq_summary *sum, char *buf, size_t n);
 
 /* sample_rates: enqueue and dequeue rates between samples A and B (0 if
  * they are not apart). */

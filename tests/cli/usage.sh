@@ -52,7 +52,7 @@ out_is "mqctl 0.2.0\n"
 expect 2
 err_has "no command given"
 expect 2 frobnicate
-err_has "unknown command 'frobnicate' (one of send, recv, stats, watch, check)"
+err_has "unknown command 'frobnicate' (one of send, recv, stats, watch, check, list)"
 expect 2 help frobnicate
 err_has "unknown command 'frobnicate'"
 expect 2 --frobnicate

@@ -1,9 +1,10 @@
 #!/bin/bash
 # watch_tty.sh - mqctl on a real terminal (tmux): watch draws the queue (name,
-# depth bar, rates, clients) on the alternate screen in raw mode, redraws as the
-# queue changes, and exits 0 on q, on Ctrl-C and on SIGTERM with the terminal
-# restored (main screen, cursor shown, the same stty settings); recv prints
-# lines by default on a terminal. Exits 77 (skipped) without tmux.
+# depth bar, rates, the oldest message's age, time in queue, clients) on the
+# alternate screen in raw mode, redraws as the queue changes, and exits 0 on q,
+# on Ctrl-C and on SIGTERM with the terminal restored (main screen, cursor
+# shown, the same stty settings); with two -q, one block per queue; recv
+# prints lines by default on a terminal. Exits 77 (skipped) without tmux.
 # Usage: watch_tty.sh MQCTL MQBROKER
 set -euo pipefail
 TEST=watch_tty
@@ -54,6 +55,9 @@ pane_wait "] 7 / 100 (7.0%)"
 pane_has "depth    [" || fail "no depth bar: $(cat "$TMP/pane")"
 pane_has "broker   pid $BPID, alive" || fail "no broker line: $(cat "$TMP/pane")"
 pane_has "(q: quit)" || fail "no key help: $(cat "$TMP/pane")"
+grep -qE '^oldest   [0-9.]+ (ms|s) waiting$' "$TMP/pane" || pane_wait " s waiting"
+grep -qE '^oldest   [0-9.]+ (ms|s) waiting$' "$TMP/pane" || fail "no oldest line: $(cat "$TMP/pane")"
+pane_wait "in queue no message taken in the last "
 wait_until 10 screen_is 1 0 || fail "watch is not on the alternate screen with the cursor hidden"
 stty -a -F "$TTY" >"$TMP/stty.raw"
 grep -qw -- -icanon "$TMP/stty.raw" && grep -qw -- -echo "$TMP/stty.raw" ||
@@ -62,6 +66,11 @@ expect 0 send -q "$Q" m8
 pane_wait "] 8 / 100 (8.0%)"
 run_bg FPID "$MQCTL" recv -q "$Q" --follow --format line >"$TMP/follow.out" 2>"$TMP/follow.err"
 pane_wait "] 0 / 100 (0.0%)"
+pane_wait "oldest   no message waiting"
+# The 8 messages taken, within the rolling window.
+pane_wait "(8 taken in the last "
+grep -qE '^in queue p50 [0-9.]+ (us|ms|s)  p90 [0-9.]+ (us|ms|s)  p99 [0-9.]+ (us|ms|s)  max [0-9.]+ (us|ms|s)   \(8 taken in the last [0-9]+ s\)$' "$TMP/pane" ||
+	fail "no time-in-queue line: $(cat "$TMP/pane")"
 pane_wait "clients  1 attached: 0 producing, 1 consuming"
 grep -qE "^ +$FPID +consumer +yes +0 +8$" "$TMP/pane" || pane_wait "consumer  yes"
 grep -qE "^ +$FPID +consumer +yes +0 +8$" "$TMP/pane" || fail "no row for client $FPID: $(cat "$TMP/pane")"
@@ -95,6 +104,25 @@ pane_wait "[rc3=0]"
 wait_until 5 screen_is 0 1 || fail "after SIGTERM: alternate screen / cursor not restored"
 wait_until 5 test -s "$TMP/stty.after3" || fail "the shell did not go on after watch"
 cmp -s "$TMP/stty.before3" "$TMP/stty.after3" || fail "SIGTERM left the terminal changed"
+
+# Run 4: two queues, one block each (name, depth bar, broker), then q.
+start_broker "$Q-b" --capacity 50 --max-msg 64
+expect 0 send -q "$Q-b" b1 b2 b3
+type_line "'$MQCTL' watch -q $Q -q $Q-b --interval 200; echo \"[rc5=\$?]\""
+pane_wait "mqctl watch   2 queues   every 0.2 s"
+pane_wait "queue    $Q-b"
+grep -qx "queue    $Q" "$TMP/pane" || fail "no block for $Q: $(cat "$TMP/pane")"
+grep -qE '\] 3 / 50 \(6\.0%\)$' "$TMP/pane" || fail "no depth bar for $Q-b: $(cat "$TMP/pane")"
+grep -qE '\] 0 / 100 \(0\.0%\)$' "$TMP/pane" || fail "no depth bar for $Q: $(cat "$TMP/pane")"
+[ "$(grep -c '^depth    \[' "$TMP/pane")" -eq 2 ] || fail "want two depth bars: $(cat "$TMP/pane")"
+[ "$(grep -c '^oldest   ' "$TMP/pane")" -eq 2 ] || fail "want two oldest lines: $(cat "$TMP/pane")"
+[ "$(grep -c '^broker   pid ' "$TMP/pane")" -eq 2 ] || fail "want two broker lines: $(cat "$TMP/pane")"
+# Blocks in the order given: $Q's first.
+[ "$(grep -n "^queue    $Q\$" "$TMP/pane" | cut -d: -f1)" -lt "$(grep -n "^queue    $Q-b\$" "$TMP/pane" | cut -d: -f1)" ] ||
+	fail "blocks out of order: $(cat "$TMP/pane")"
+tm send-keys -t w q
+pane_wait "[rc5=0]"
+wait_until 5 screen_is 0 1 || fail "after q (two queues): alternate screen / cursor not restored"
 
 # recv on a terminal prints lines by default.
 expect 0 send -q "$Q" tty-one tty-two
