@@ -23,6 +23,17 @@ static struct mq_time_in_queue tiq_of(mq_t *q)
 	return h;
 }
 
+/* find_empty: Q's consumer looks once more and finds the queue empty: its
+ * pending measurements reach the histogram (as they do after 32 takes, a
+ * millisecond, or at mq_detach). */
+static void find_empty(mq_t *q)
+{
+	char b[8];
+	errno = 0;
+	ck_assert_int_eq(mq_recv(q, b, sizeof(b), 0), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+}
+
 /* bucket_of: the bucket NS falls in, by the public bounds. */
 static unsigned bucket_of(uint64_t ns)
 {
@@ -71,6 +82,7 @@ START_TEST(test_measured_wait)
 	sleep_ms(200);
 	char buf[8];
 	ck_assert_int_eq(mq_recv(q, buf, sizeof(buf), 0), 1);
+	find_empty(q);
 	h = tiq_of(q);
 	ck_assert_uint_eq(h.count, 1);
 	ck_assert_msg(h.sum_ns >= 200000000 && h.sum_ns < 400000000, "%s: waited %llu ns",
@@ -122,6 +134,7 @@ START_TEST(test_lease_measured_once)
 	char buf[8];
 	mq_lease_t l;
 	ck_assert_int_eq(mq_recv_lease(q, buf, sizeof(buf), 0, &l), 1);
+	find_empty(q);
 	ck_assert_uint_eq(tiq_of(q).count, 1);
 	ck_assert_uint_eq(stats_of(q).oldest_age_ns, 0); /* leased: not waiting */
 	ck_assert_int_eq(mq_nack(q, &l), 0);
@@ -131,12 +144,15 @@ START_TEST(test_lease_measured_once)
 	ck_assert_ptr_nonnull(mq_peek(q, &len, 0, &l));
 	ck_assert_uint_eq(l.deliveries, 2);
 	ck_assert_int_eq(mq_ack(q, &l), 0);
+	find_empty(q);
 	ck_assert_uint_eq(tiq_of(q).count, 1);
 	destroy(q);
 }
 END_TEST
 
-/* Batches measure every message; zero-copy sends are stamped at commit. */
+/* Batches and zero-copy sends are measured (stamped at the round, at the
+ * commit); back to back they are a fast producer's: sampled, the first
+ * always. */
 START_TEST(test_batch_and_zero_copy)
 {
 	mq_t *q = create_geo(_i, 8);
@@ -152,8 +168,10 @@ START_TEST(test_batch_and_zero_copy)
 	struct iovec in[4] = {{b[0], 8}, {b[1], 8}, {b[2], 8}, {b[3], 8}};
 	int n = mq_recv_batch(q, in, 4, 0);
 	ck_assert_int_eq(n, 4);
+	ck_assert_uint_eq(tiq_of(q).count, 0); /* pending: under a millisecond old */
+	find_empty(q);
 	struct mq_time_in_queue h = tiq_of(q);
-	ck_assert_uint_eq(h.count, 4);
+	ck_assert_msg(h.count >= 1 && h.count <= 4, "%llu measured", (unsigned long long)h.count);
 	/* "d" waited less than the others: the time before its commit is not time in queue */
 	ck_assert_msg(h.max_ns >= 100000000 && h.max_ns < 1000000000, "max %llu",
 	              (unsigned long long)h.max_ns);
@@ -174,13 +192,93 @@ START_TEST(test_switched_off)
 	ck_assert_int_eq(mq_send(q, "y", 1, 0), 0);   /* stamped */
 	sleep_ms(20);
 	char buf[8];
-	ck_assert_uint_eq(stats_of(q).oldest_age_ns, 0); /* the head is not stamped */
+	/* the head ("x") is not stamped: the oldest stamped waiting one, "y" */
+	uint64_t age = stats_of(q).oldest_age_ns;
+	ck_assert_msg(age >= 20000000 && age < 1000000000, "age %llu", (unsigned long long)age);
 	ck_assert_int_eq(mq_recv(q, buf, sizeof(buf), 0), 1);
-	ck_assert_uint_eq(tiq_of(q).count, 0); /* nothing to measure */
+	ck_assert_uint_eq(tiq_of(q).count, 0); /* "x" is not stamped: nothing to measure */
 	ck_assert_uint_ge(stats_of(q).oldest_age_ns, 20000000);
 	ck_assert_int_eq(mq_recv(off, buf, sizeof(buf), 0), 1); /* stamped, but not measured */
+	find_empty(off);
 	ck_assert_uint_eq(tiq_of(q).count, 0);
 	mq_detach(off);
+	destroy(q);
+}
+END_TEST
+
+/* Pending measurements reach the segment after 32 takes, once the first is
+ * a millisecond old, and at mq_detach. */
+START_TEST(test_flush_points)
+{
+	mq_t *q = create_geo(_i, 64);
+	mq_t *c = attach_ok();
+	char buf[8];
+	for (int i = 0; i < 40; i++) {
+		usleep(5); /* a producer slower than a message a microsecond: every one stamped */
+		ck_assert_int_eq(mq_send(q, "m", 1, 0), 0);
+	}
+	for (int i = 0; i < 31; i++)
+		ck_assert_int_eq(mq_recv(c, buf, sizeof(buf), 0), 1);
+	uint64_t before = tiq_of(q).count;
+	ck_assert_int_eq(mq_recv(c, buf, sizeof(buf), 0), 1); /* the 32nd */
+	uint64_t after = tiq_of(q).count;
+	ck_assert_msg(after == 32 && before < 32, "count %llu before the 32nd take, %llu after",
+	              (unsigned long long)before, (unsigned long long)after);
+	ck_assert_int_eq(mq_recv(c, buf, sizeof(buf), 0), 1); /* pending */
+	sleep_ms(3);
+	ck_assert_int_eq(mq_recv(c, buf, sizeof(buf), 0), 1); /* the first pending is old */
+	ck_assert_uint_eq(tiq_of(q).count, 34);
+	ck_assert_int_eq(mq_recv(c, buf, sizeof(buf), 0), 1); /* pending again */
+	ck_assert_uint_eq(tiq_of(q).count, 34);
+	ck_assert_int_eq(mq_detach(c), 0);
+	ck_assert_uint_eq(tiq_of(q).count, 35);
+	destroy(q);
+}
+END_TEST
+
+/* Sampling: a producer faster than ~1 M messages a second has 1 in up to 16
+ * of its messages measured; one slower than a message a microsecond has
+ * every one. The oldest age stays close to the truth either way. */
+START_TEST(test_sampling)
+{
+	mq_t *q = create_geo(0, 4096);
+	char buf[8];
+	/* once through, so that no page fault slows the timed sends */
+	for (int i = 0; i < 4000; i++)
+		ck_assert_int_eq(mq_send(q, "w", 1, 0), 0);
+	for (int i = 0; i < 4000; i++)
+		ck_assert_int_eq(mq_recv(q, buf, sizeof(buf), 0), 1);
+	find_empty(q);
+	uint64_t warm = tiq_of(q).count;
+	double t0 = now_ms();
+	for (int i = 0; i < 4000; i++)
+		ck_assert_int_eq(mq_send(q, "f", 1, 0), 0);
+	double took = now_ms() - t0;
+	uint64_t age = stats_of(q).oldest_age_ns;
+	ck_assert_msg(age > 0, "no age for 4000 fast messages");
+	for (int i = 0; i < 4000; i++)
+		ck_assert_int_eq(mq_recv(q, buf, sizeof(buf), 0), 1);
+	find_empty(q);
+	uint64_t fast = tiq_of(q).count - warm;
+	ck_assert_msg(fast >= 4000 / 16, "%llu of 4000 messages measured (want at least 1 in 16)",
+	              (unsigned long long)fast);
+	/* Sampled only if the sends were fast: under a sanitizer or a loaded
+	 * machine they may not be (then every one is measured, as it should). */
+	if (took < 4000 * 0.0002)
+		ck_assert_msg(fast < 4000,
+		              "4000 sends in %.2f ms (%.0f ns each): all measured, want a sample",
+		              took, took * 1e6 / 4000);
+	for (int i = 0; i < 20; i++) {
+		sleep_ms(1);
+		ck_assert_int_eq(mq_send(q, "s", 1, 0), 0);
+	}
+	for (int i = 0; i < 20; i++)
+		ck_assert_int_eq(mq_recv(q, buf, sizeof(buf), 0), 1);
+	find_empty(q);
+	uint64_t slow = tiq_of(q).count - fast;
+	/* the first few may still be sampled while the period falls back */
+	ck_assert_msg(slow >= 16, "a slow producer: %llu of 20 messages measured",
+	              (unsigned long long)slow);
 	destroy(q);
 }
 END_TEST
@@ -321,6 +419,8 @@ static Suite *tiq_suite(void)
 	tcase_add_loop_test(tc, test_lease_measured_once, 0, 2);
 	tcase_add_loop_test(tc, test_batch_and_zero_copy, 0, 2);
 	tcase_add_loop_test(tc, test_switched_off, 0, 2);
+	tcase_add_loop_test(tc, test_flush_points, 0, 2);
+	tcase_add_test(tc, test_sampling);
 	tcase_add_test(tc, test_bad_arguments);
 	tcase_add_test(tc, test_list);
 	tcase_add_test(tc, test_window_and_percentiles);

@@ -373,6 +373,8 @@ int mq_detach(mq_t *q)
 		return error_set(EINVAL, "mq_detach: no queue handle");
 	pollfd_free(q); /* its threads use the mapping */
 	if (!mq_load_relaxed(&q->damaged))
+		tiq_detach(q); /* measurements still pending */
+	if (!mq_load_relaxed(&q->damaged))
 		give_back_own(q); /* leases are delivered again, reservations freed */
 	if (!mq_load_relaxed(&q->damaged))
 		client_release(q);

@@ -64,6 +64,16 @@ struct mq {
 	uint32_t tiq_clock;
 	int tiq_on;
 	double tiq_ns_per_tick;
+	/* Measurements not yet added to the histogram (tiq.h), under the
+	 * receive lock: times in queue in ticks, and when the first was taken. */
+	uint64_t tiq_pend[32];
+	unsigned tiq_npend;
+	uint64_t tiq_first, tiq_flush_ticks;
+	/* Sends (under the send lock): rounds left unstamped before the next
+	 * stamp, the period of stamps (1..16), the last stamp, and the ticks
+	 * per message above which a producer counts as slow (1 us). */
+	unsigned tiq_skip, tiq_period;
+	uint64_t tiq_last, tiq_slow_ticks;
 	char name[MQ_NAME_MAX + 1];
 };
 

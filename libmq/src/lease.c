@@ -30,6 +30,7 @@
 #include "interrupt.h"
 #include "lock.h"
 #include "ops.h"
+#include "tiq.h"
 #include "pollfd.h"
 
 /* take_leased: lease the next message (at most CAP bytes; bigger: EMSGSIZE,
@@ -56,6 +57,8 @@ static int64_t take_leased(struct mq *q, const char *call, size_t cap, int timeo
 			uint32_t src;
 			uint64_t pos;
 			uint32_t idx = next_message(q, &src, &pos);
+			if (idx == OP_NONE)
+				tiq_idle(q);
 			struct mq_chunk *c = idx < q->capacity ? handle_chunk(q, idx) : NULL;
 			uint32_t len = c ? mq_load_relaxed(&c->len) : 0;
 			if (c && len <= cap) {

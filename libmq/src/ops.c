@@ -204,8 +204,10 @@ void lease_take(struct mq *q, uint32_t op, uint32_t src, uint64_t pos, uint32_t 
 	if (!lock_mine(q, &s->recv))
 		return;
 	take_commit(q, src, pos, 1);
-	if (src == MQ_SRC_RING && q->tiq_on)
-		tiq_record(q, mq_load_relaxed(&c->sent), tiq_clock_now(q->tiq_clock));
+	if (src == MQ_SRC_RING) {
+		uint64_t now = 0;
+		tiq_take(q, mq_load_relaxed(&c->sent), &now);
+	}
 	mq_store_relaxed(&c->deliveries, d);
 	mq_store_relaxed(&c->lease_ns, ns);
 	mq_store_relaxed(

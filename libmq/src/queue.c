@@ -79,7 +79,7 @@ static int send_fifo(struct mq *q, const struct iovec *msgs, unsigned n, const s
 	mq_store_relaxed(&in->pos, tail);
 	mq_store_relaxed(&in->fpos, fhead);
 	intent_begin(in, MQ_OP_SEND);
-	uint64_t stamp = tiq_stamp(q); /* one clock read per round */
+	uint64_t stamp = tiq_send_stamp(q); /* the round's: the clock, or 0 */
 	unsigned m = 0;
 	uint64_t bytes = 0;
 	int bad = 0;
@@ -282,6 +282,8 @@ static int recv_fifo(struct mq *q, struct iovec *bufs, unsigned n, const struct 
 	uint64_t bytes = 0;
 	int err = 0;
 	uint32_t first = next_message(q, &src, &pos0);
+	if (first == OP_NONE)
+		tiq_idle(q);
 	for (uint32_t i = first; k < n && k < RECV_ROUND;) {
 		if (i == OP_NONE)
 			break;
@@ -321,10 +323,10 @@ static int recv_fifo(struct mq *q, struct iovec *bufs, unsigned n, const struct 
 			return -1;
 		}
 		take_commit(q, src, pos0, k);
-		if (src == MQ_SRC_RING && q->tiq_on) {
-			uint64_t now = tiq_clock_now(q->tiq_clock); /* one read per round */
+		if (src == MQ_SRC_RING) {
+			uint64_t now = 0;
 			for (unsigned j = 0; j < k; j++)
-				tiq_record(q, mq_load_relaxed(&handle_chunk(q, idx[j])->sent), now);
+				tiq_take(q, mq_load_relaxed(&handle_chunk(q, idx[j])->sent), &now);
 		}
 		for (unsigned j = 0; j < k; j++) {
 			if (pool_push(q, idx[j]) != 0) {
@@ -374,6 +376,8 @@ static int recv_lifo(struct mq *q, struct iovec *bufs, unsigned n, const struct 
 		uint32_t src;
 		uint64_t pos;
 		uint32_t idx = next_message(q, &src, &pos);
+		if (idx == OP_NONE)
+			tiq_idle(q);
 		uint32_t len = 0;
 		int too_big = 0;
 		if (idx < q->capacity) {

@@ -8,7 +8,9 @@
 #include "error.h"
 #include "handle.h"
 #include "libmq_admin.h"
+#include "lock.h"
 #include "tiq.h"
+#include "wait.h"
 
 static uint64_t mono_ns(void)
 {
@@ -86,6 +88,12 @@ void tiq_attach(struct mq *q)
 	q->tiq = t;
 	q->tiq_clock = clock;
 	q->tiq_ns_per_tick = 1e9 / (double)hz;
+	q->tiq_flush_ticks = hz / 1000; /* a millisecond */
+	q->tiq_npend = 0;
+	q->tiq_slow_ticks = hz / 1000000; /* a microsecond */
+	q->tiq_period = 1;
+	q->tiq_skip = 0;
+	q->tiq_last = 0;
 	const char *env = getenv("MQ_TIME_IN_QUEUE");
 	q->tiq_on = !(env && !strcmp(env, "0"));
 }
@@ -98,37 +106,48 @@ static uint64_t sent_of(struct mq *q, uint64_t idx)
 	return mq_load_relaxed(&handle_chunk(q, idx)->sent);
 }
 
+/* first_stamp: the stamp of the first stamped message at positions
+ * FROM .. END - 1 (at most 64 looked at) of the ring (REQUEUE 0) or the
+ * requeue ring, 0 if none. Read without a lock: a message may be taken as
+ * we look; the caller checks the start position did not move. */
+static uint64_t first_stamp(struct mq *q, int requeue, uint64_t from, uint64_t end)
+{
+	for (uint64_t p = from; p < end && p - from < 64 && p < MQ_INDEX_LIMIT; p++) {
+		uint64_t sent = 0;
+		if (requeue) {
+			sent = sent_of(q, mq_load_relaxed(&q->requeue[p & q->ring_mask]));
+		} else {
+			uint64_t e = mq_load_acquire(&q->ring[p & q->ring_mask]);
+			if (!entry_ready(e, p))
+				break;
+			sent = sent_of(q, entry_idx(e));
+		}
+		if (sent)
+			return sent;
+	}
+	return 0;
+}
+
 uint64_t tiq_oldest_ns(struct mq *q)
 {
 	if (!q->tiq)
 		return 0;
 	struct mq_shm *s = q->shm;
 	uint64_t oldest = 0;
-	/* Read without a lock: the message may be taken (and its chunk reused)
-	 * as we look. A position read again unchanged after the stamp says the
-	 * stamp was that message's; else look again (a few times at most). */
-	for (int tries = 0; tries < 4; tries++) {
-		uint64_t head = mq_load_acquire(&s->head), tail = mq_load_acquire(&s->tail);
-		uint64_t sent = 0;
-		if (head < tail && head < MQ_INDEX_LIMIT) {
-			uint64_t e = mq_load_acquire(&q->ring[head & q->ring_mask]);
-			if (entry_ready(e, head))
-				sent = sent_of(q, entry_idx(e));
-		}
-		if (mq_load_acquire(&s->head) == head) {
-			oldest = sent;
-			break;
-		}
-	}
-	for (int tries = 0; tries < 4; tries++) {
-		uint64_t rhead = mq_load_acquire(&s->rhead), rtail = mq_load_acquire(&s->rtail);
-		uint64_t sent = 0;
-		if (rhead < rtail)
-			sent = sent_of(q, mq_load_relaxed(&q->requeue[rhead & q->ring_mask]));
-		if (mq_load_acquire(&s->rhead) == rhead) {
-			if (sent && (!oldest || sent < oldest))
-				oldest = sent;
-			break;
+	/* The head may move (and its chunk be reused) as we look: a start
+	 * position read again unchanged says the stamps were those messages';
+	 * else look again (a few times at most). */
+	for (int requeue = 0; requeue < 2; requeue++) {
+		_Atomic uint64_t *hp = requeue ? &s->rhead : &s->head;
+		_Atomic uint64_t *tp = requeue ? &s->rtail : &s->tail;
+		for (int tries = 0; tries < 4; tries++) {
+			uint64_t h = mq_load_acquire(hp), t = mq_load_acquire(tp);
+			uint64_t sent = h < t ? first_stamp(q, requeue, h, t) : 0;
+			if (mq_load_acquire(hp) == h) {
+				if (sent && (!oldest || sent < oldest))
+					oldest = sent;
+				break;
+			}
 		}
 	}
 	uint64_t now = tiq_clock_now(q->tiq_clock);
@@ -165,4 +184,56 @@ int mq_time_in_queue(mq_t *q, struct mq_time_in_queue *out)
 	out->sum_ns = mq_load_relaxed(&t->sum_ns);
 	out->max_ns = mq_load_relaxed(&t->max_ns);
 	return handle_check(q, false);
+}
+
+void tiq_flush(struct mq *q)
+{
+	struct mq_tiq *t = q->tiq;
+	unsigned n = q->tiq_npend;
+	q->tiq_npend = 0;
+	if (!t || !n)
+		return;
+	uint64_t sum = 0, max = mq_load_relaxed(&t->max_ns);
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t ns = tiq_ns(q, q->tiq_pend[i]);
+		_Atomic uint64_t *b = &t->bucket[tiq_bucket(ns)];
+		mq_store_relaxed(b, mq_load_relaxed(b) + 1);
+		sum += ns;
+		if (ns > max)
+			max = ns;
+	}
+	mq_store_relaxed(&t->sum_ns, mq_load_relaxed(&t->sum_ns) + sum);
+	mq_store_relaxed(&t->max_ns, max);
+	/* count last: a reader that sees it sees the buckets (stats: roughly). */
+	mq_store_release(&t->count, mq_load_relaxed(&t->count) + n);
+}
+
+void tiq_detach(struct mq *q)
+{
+	if (!q->tiq_npend || !q->token)
+		return;
+	struct timespec dl;
+	wait_deadline(&dl, 100);
+	if (lock_take(q, &q->shm->recv, &dl, LOCK_NO_INTR) != 0) {
+		q->tiq_npend = 0; /* the queue is busy or stuck: the figures, not a message, go */
+		return;
+	}
+	tiq_flush(q);
+	lock_release(q, &q->shm->recv);
+}
+
+uint64_t tiq_send_sample(struct mq *q)
+{
+	uint64_t now = tiq_clock_now(q->tiq_clock);
+	/* The period's rounds took (now - last): slower than a microsecond a
+	 * round, stamp every one; faster, stamp half as often (down to 1 in 16). */
+	unsigned p = q->tiq_period ? q->tiq_period : 1;
+	if (!q->tiq_last || now - q->tiq_last > (uint64_t)p * q->tiq_slow_ticks)
+		p = 1;
+	else if (p < 16)
+		p *= 2;
+	q->tiq_period = p;
+	q->tiq_skip = p - 1;
+	q->tiq_last = now;
+	return now;
 }

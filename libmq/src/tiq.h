@@ -1,19 +1,39 @@
 /*
  * tiq.h - time in queue: the queue's clock, the stamp a producer puts on
- * each message, and the histogram a consumer adds it to.
+ * messages, and the histogram the consumers add their waits to.
  *
- * What it costs, and why it is cheap enough to be always on: a producer reads
- * the clock once per lock round (one rdtsc, ~10 ns, on the TSC clock; a
- * vDSO clock_gettime, ~25 ns, otherwise) and stores the stamp into the chunk
- * header line it writes anyway; a consumer reads the clock once per lock
- * round and, per message taken from the ring, does one multiply, one
- * count-leading-zeros and three plain load-and-store increments in lines
- * only consumers write (under the receive lock: no atomic read-modify-write,
- * no line shared with producers). Nothing is sampled: every message is
- * measured, so the histogram's count is the number of messages taken. A
- * process started with MQ_TIME_IN_QUEUE=0 stamps and measures nothing (its
- * messages count as not stamped: they are not measured and a waiting one
- * shows an age of 0); the benchmark's "time in queue off" row uses it.
+ * What it costs, and why it is cheap enough to be always on. Reading the
+ * clock is what costs: rdtsc is ~10 ns of microcode on the 2-core test
+ * machine (a vDSO clock_gettime ~25 ns, CLOCK_MONOTONIC_COARSE ~6 ns but in
+ * 4 ms steps), and a 64-byte send takes ~65 ns: one clock read per message
+ * on the producer, the side that limits 1+1 throughput, cost 15-20 % of it
+ * (bench/, tput64 against libmq-notiq, MQ_TIME_IN_QUEUE=0), and so did the
+ * arithmetic on the consumer's side, done per message between two cache
+ * misses. So:
+ *  - A producer stamps one send round in PERIOD (tiq_send_stamp, under the
+ *    send lock); the others carry 0, "not measured". PERIOD adapts to the
+ *    producer's rate, which the stamps themselves measure: it doubles (up to
+ *    16) while stamps come less than PERIOD microseconds apart, i.e. above
+ *    ~1 M messages a second, and falls back to 1 (every message stamped) as
+ *    soon as the producer is slower than that. Below that rate the clock read
+ *    is under 1 % of the time between sends, and every message is measured.
+ *  - A consumer reads the clock only for a stamped message it takes from
+ *    the ring (tiq_take, under the receive lock), stores the wait in its
+ *    handle, and adds 32 at a time to the histogram (tiq_flush: a multiply, a
+ *    count-leading-zeros, plain load-and-store increments in lines only
+ *    consumers write). The pending ones reach the segment when 32 are
+ *    pending, when the first is a millisecond old, when the consumer finds
+ *    the queue empty, and at mq_detach; a consumer killed in between loses at
+ *    most 31 measurements (under a millisecond of them), never a message.
+ * The histogram is then a sample: every message at the rates where a wait
+ * is long enough to matter, one in up to 16 of a producer's above ~1 M/s;
+ * its count is the number measured. The age of the oldest waiting message
+ * (tiq_oldest_ns) is the age of the oldest stamped one among the first 64
+ * waiting: younger than the true oldest by at most 15 of one producer's
+ * messages sent at over ~1 M/s (microseconds), or, right after a fast
+ * producer slows down, by its first 15 slow messages at most. A process
+ * started with MQ_TIME_IN_QUEUE=0 stamps and measures nothing: the
+ * benchmark's "time in queue off" row.
  */
 #ifndef LIBMQ_TIQ_H
 #define LIBMQ_TIQ_H
@@ -42,12 +62,6 @@ static inline uint64_t tiq_clock_now(uint32_t clock)
 	return 0;
 }
 
-/* tiq_stamp: the stamp for messages Q sends now (0 if it does not stamp). */
-static inline uint64_t tiq_stamp(const struct mq *q)
-{
-	return q->tiq_on ? tiq_clock_now(q->tiq_clock) : 0;
-}
-
 /* tiq_ns: clock ticks as nanoseconds. */
 static inline uint64_t tiq_ns(const struct mq *q, uint64_t ticks)
 {
@@ -65,20 +79,48 @@ static inline unsigned tiq_bucket(uint64_t ns)
 	return i < MQ_TIQ_BUCKETS ? i : MQ_TIQ_BUCKETS - 1;
 }
 
-/* tiq_record (receive lock): a message stamped SENT was taken at NOW. */
-static inline void tiq_record(struct mq *q, uint64_t sent, uint64_t now)
+/* tiq_send_sample (send lock): a stamp now, and the next period (tiq.c). */
+uint64_t tiq_send_sample(struct mq *q);
+
+/* tiq_send_stamp (send lock): the stamp for Q's send round now: the clock
+ * once in a period, else 0 (not measured). */
+static inline uint64_t tiq_send_stamp(struct mq *q)
 {
-	if (!sent || !q->tiq)
+	if (!q->tiq_on)
+		return 0;
+	if (q->tiq_skip) {
+		q->tiq_skip--;
+		return 0;
+	}
+	return tiq_send_sample(q);
+}
+
+/* tiq_flush (receive lock): add Q's pending measurements to the histogram. */
+void tiq_flush(struct mq *q);
+
+/* tiq_take (receive lock): a message stamped SENT was taken from the ring;
+ * *NOW is the clock (read here on the first stamped message of the call,
+ * 0 before). */
+static inline void tiq_take(struct mq *q, uint64_t sent, uint64_t *now)
+{
+	if (!sent || !q->tiq_on)
 		return;
-	struct mq_tiq *t = q->tiq;
-	uint64_t ns = now > sent ? tiq_ns(q, now - sent) : 0;
-	_Atomic uint64_t *b = &t->bucket[tiq_bucket(ns)];
-	mq_store_relaxed(b, mq_load_relaxed(b) + 1);
-	mq_store_relaxed(&t->sum_ns, mq_load_relaxed(&t->sum_ns) + ns);
-	if (ns > mq_load_relaxed(&t->max_ns))
-		mq_store_relaxed(&t->max_ns, ns);
-	/* count last: a reader that sees it sees the bucket (roughly; stats). */
-	mq_store_release(&t->count, mq_load_relaxed(&t->count) + 1);
+	if (!*now)
+		*now = tiq_clock_now(q->tiq_clock);
+	uint64_t t = *now;
+	if (q->tiq_npend == 0)
+		q->tiq_first = t;
+	q->tiq_pend[q->tiq_npend++] = t > sent ? t - sent : 0;
+	if (q->tiq_npend == sizeof(q->tiq_pend) / sizeof(q->tiq_pend[0]) ||
+	    t - q->tiq_first > q->tiq_flush_ticks)
+		tiq_flush(q);
+}
+
+/* tiq_idle (receive lock): Q found the queue empty: nothing stays pending. */
+static inline void tiq_idle(struct mq *q)
+{
+	if (q->tiq_npend)
+		tiq_flush(q);
 }
 
 /* tiq_init (creator): choose the clock of a new segment's section T. */
@@ -86,6 +128,9 @@ void tiq_init(struct mq_tiq *t);
 
 /* tiq_attach: set Q's clock fields from its segment (validated geometry). */
 void tiq_attach(struct mq *q);
+
+/* tiq_detach: flush what Q has pending (takes the receive lock briefly). */
+void tiq_detach(struct mq *q);
 
 /* tiq_oldest_ns (no lock): how long the oldest message waiting in Q (ring or
  * requeue) has waited, 0 if none or not stamped. */

@@ -82,7 +82,7 @@ int commit_locked(struct mq *q, uint32_t idx, size_t len)
 	intent_begin(in, MQ_OP_COMMIT);
 	if (!lock_mine(q, &s->send))
 		return -1;
-	chunk_queue(q, idx, t, (uint32_t)len, tiq_stamp(q));
+	chunk_queue(q, idx, t, (uint32_t)len, tiq_send_stamp(q));
 	mq_store_release(&s->tail, t + 1);
 	client_add(q, held, (uint64_t)-1);
 	mq_store_relaxed(&s->bytes_enqueued, mq_load_relaxed(&s->bytes_enqueued) + len);
