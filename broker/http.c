@@ -549,26 +549,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		if (!v)
 			return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, CT_JSON, "no-store", NULL);
 		int bad = 0;
-		for (int i = 0; i < n; i++)
-			bad += v[i]->damaged || v[i]->refused;
-		cJSON *o = cJSON_CreateObject();
-		bool ok = o && cJSON_AddStringToObject(o, "status", bad ? "damaged" : "ok") &&
-		          cJSON_AddNumberToObject(o, "pid", (int)getpid()) &&
-		          cJSON_AddNumberToObject(o, "queues", n);
-		cJSON *names = ok && bad ? cJSON_AddArrayToObject(o, "damaged") : NULL;
-		cJSON *errors = names ? cJSON_AddObjectToObject(o, "errors") : NULL;
-		ok = ok && (!bad || errors);
-		for (int i = 0; ok && bad && i < n; i++) {
-			if (!v[i]->damaged && !v[i]->refused)
-				continue;
-			cJSON *name = cJSON_CreateString(v[i]->name);
-			ok = name && cJSON_AddItemToArray(names, name) &&
-			     cJSON_AddStringToObject(errors, v[i]->name, v[i]->problem) &&
-			     (cJSON_GetObjectItem(o, "error") ||
-			      cJSON_AddStringToObject(o, "error", v[i]->problem));
-		}
-		char *body = ok ? cJSON_PrintUnformatted(o) : NULL;
-		cJSON_Delete(o);
+		char *body = render_health((const struct broker_view *const *)v, n, getpid(), &bad);
 		view_free(v, n);
 		return reply(c, bad ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, CT_JSON,
 		             "no-store", body);

@@ -45,9 +45,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 	        "Usage: mqbroker [OPTION]...\n"
-	        "Create (or adopt) a libmq message queue in POSIX shared memory, watch its\n"
-	        "clients, and serve its statistics over HTTP. Runs in the foreground; stop it\n"
-	        "with SIGTERM or Ctrl-C (the queue and its messages stay).\n"
+	        "Create (or adopt) libmq message queues in POSIX shared memory, watch their\n"
+	        "clients, and serve their statistics over HTTP. Runs in the foreground; stop\n"
+	        "it with SIGTERM or Ctrl-C (the queues and their messages stay).\n"
 	        "\n"
 	        "  -n, --name NAME       the one queue to serve (default %s)\n"
 	        "  -q, --queue NAME[:CAPACITY[:MAX_MSG]]  serve queue NAME (repeat for more;\n"
@@ -412,6 +412,7 @@ static struct bqueue *bqueue_new(const struct options *o, const struct qspec *q)
 		bq->own.capacity = q->capacity, bq->own.capacity_set = 1;
 	if (q->max_msg_set)
 		bq->own.max_msg = q->max_msg, bq->own.max_msg_set = 1;
+	bq->own.geometry_per_queue = q->capacity_set || q->max_msg_set;
 	if (q->mode_set)
 		bq->own.mode = q->mode, bq->own.mode_set = 1;
 	if (q->group_set || o->own.group) {
@@ -433,6 +434,7 @@ static int queue_open(struct broker *b, struct bqueue *bq)
 	int created = 0;
 	int rc = owner_open(&bq->own, &q, &created, err, sizeof(err));
 	int busy = rc == BROKER_EXIT_SEGMENT && errno == EBUSY;
+	int other = rc == BROKER_EXIT_SEGMENT && errno == EEXIST; /* another geometry */
 	if (rc == BROKER_EXIT_OK) {
 		owner_beat(q);
 		owner_sweep(q);
@@ -455,7 +457,7 @@ static int queue_open(struct broker *b, struct bqueue *bq)
 	int again = !strcmp(err, bq->problem);
 	pthread_mutex_lock(&b->lock);
 	bq->open_rc = rc;
-	bq->damaged = rc == BROKER_EXIT_SEGMENT && !busy;
+	bq->damaged = rc == BROKER_EXIT_SEGMENT && !busy && !other;
 	bq->refused = !bq->damaged;
 	snprintf(bq->problem, sizeof(bq->problem), "%s", err);
 	bq->next_try = broker_now() + 5;
@@ -543,6 +545,15 @@ static void reload(struct broker *b, const struct options *base, const char *con
 		broker_log("SIGHUP: %s refused (the reason is above); nothing changed", config);
 		return;
 	}
+	int from_file = 0;
+	for (int j = 0; j < o.nspecs; j++)
+		from_file += o.specs[j].from_config;
+	if (from_file && (base->set_name || o.own.name == o.name_buf)) {
+		broker_log("SIGHUP: %s: queue lines and a queue name (--name or a name line) both "
+		           "name queues; nothing changed",
+		           config);
+		return;
+	}
 	int added = 0, dropped = 0;
 	/* Released: config queues no longer listed. */
 	for (int i = 0; i < b->nqueues;) {
@@ -580,6 +591,24 @@ static void reload(struct broker *b, const struct options *base, const char *con
 		for (int i = 0; i < b->nqueues && !bq; i++)
 			if (!strcmp(b->queues[i]->name, q->name))
 				bq = b->queues[i];
+		if (bq && !bq->q) {
+			/* Listed before but not served: its new settings from now on,
+			 * tried again at once. */
+			struct bqueue *fresh = bqueue_new(&o, q);
+			if (fresh) {
+				pthread_mutex_lock(&b->lock);
+				bq->own = fresh->own;
+				memcpy(bq->group, fresh->group, sizeof(bq->group));
+				if (bq->own.group)
+					bq->own.group = bq->group;
+				bq->own.name = bq->name;
+				bq->from_config = q->from_config;
+				pthread_mutex_unlock(&b->lock);
+				free(fresh);
+			}
+			queue_open(b, bq);
+			continue;
+		}
 		if (bq) {
 			/* Listed before: a live queue keeps its geometry. */
 			struct mq_stats st;
@@ -600,8 +629,12 @@ static void reload(struct broker *b, const struct options *base, const char *con
 			bq->from_config = q->from_config;
 			continue;
 		}
-		if (b->nqueues >= MAX_QUEUES)
+		if (b->nqueues >= MAX_QUEUES) {
+			broker_log("SIGHUP: %s and the queues after it not added: %d queues is the "
+			           "most one broker serves",
+			           q->name, MAX_QUEUES);
 			break;
+		}
 		bq = bqueue_new(&o, q);
 		if (!bq)
 			break;
@@ -611,8 +644,11 @@ static void reload(struct broker *b, const struct options *base, const char *con
 		queue_open(b, bq);
 		added++;
 	}
-	broker_log("SIGHUP: re-read %s: %d queue%s added, %d released, %d served", config, added,
-	           added == 1 ? "" : "s", dropped, b->nqueues);
+	int served = 0;
+	for (int i = 0; i < b->nqueues; i++)
+		served += b->queues[i]->q != NULL;
+	broker_log("SIGHUP: re-read %s: %d queue%s added, %d released, %d of %d served", config,
+	           added, added == 1 ? "" : "s", dropped, served, b->nqueues);
 }
 
 int main(int argc, char **argv)

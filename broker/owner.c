@@ -143,23 +143,23 @@ static int create(const struct owner_opts *o, mq_t **q, char *err, size_t errlen
 static int geometry_differs(const struct owner_opts *o, const struct mq_stats *st, char *err,
                             size_t errlen)
 {
+	const char *cap = o->geometry_per_queue ? "its --queue or queue line" : "--capacity";
+	const char *max = o->geometry_per_queue ? "its --queue or queue line" : "--max-msg";
+	const char *drop = o->geometry_per_queue ? "leave it out" : "drop the flag";
 	if (o->capacity_set && st->capacity != o->capacity) {
 		snprintf(err, errlen,
-		         "queue %s exists with capacity %llu, --capacity asks for %zu; drop the "
-		         "flag to adopt it, or add --recreate to replace it (its %llu messages are "
-		         "lost)",
-		         o->name, (unsigned long long)st->capacity, o->capacity,
+		         "queue %s exists with capacity %llu, %s asks for %zu; %s to adopt it, or "
+		         "add --recreate to replace it (its %llu messages are lost)",
+		         o->name, (unsigned long long)st->capacity, cap, o->capacity, drop,
 		         (unsigned long long)st->depth);
 		return 1;
 	}
 	if (o->max_msg_set && st->max_msg_size != o->max_msg) {
-		snprintf(
-		        err, errlen,
-		        "queue %s exists with max message size %llu bytes, --max-msg asks for "
-		        "%zu; drop the flag to adopt it, or add --recreate to replace it (its %llu "
-		        "messages are lost)",
-		        o->name, (unsigned long long)st->max_msg_size, o->max_msg,
-		        (unsigned long long)st->depth);
+		snprintf(err, errlen,
+		         "queue %s exists with max message size %llu bytes, %s asks for %zu; %s to "
+		         "adopt it, or add --recreate to replace it (its %llu messages are lost)",
+		         o->name, (unsigned long long)st->max_msg_size, max, o->max_msg, drop,
+		         (unsigned long long)st->depth);
 		return 1;
 	}
 	return 0;
@@ -238,7 +238,7 @@ static int open_attempt(const struct owner_opts *o, mq_t **q, int *created, char
 	if (rc == BROKER_EXIT_OK && mq_broker_lock(*q) != 0) {
 		int e = errno;
 		if (e == EAGAIN)
-			snprintf(err, errlen, "%s; stop it first, or use --name for another queue",
+			snprintf(err, errlen, "%s; stop it first, or serve another queue",
 			         mq_errdetail());
 		else
 			snprintf(err, errlen, "%s", mq_errdetail());
@@ -255,6 +255,7 @@ static int open_attempt(const struct owner_opts *o, mq_t **q, int *created, char
 		if (!o->recreate) {
 			mq_detach(*q);
 			*q = NULL;
+			errno = EEXIST; /* sound, but not the queue asked for */
 			return BROKER_EXIT_SEGMENT;
 		}
 		broker_log("replacing %s as asked (--recreate): capacity %llu -> %zu, max message "

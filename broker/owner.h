@@ -28,6 +28,9 @@ struct owner_opts {
 	 * the service user's queues), if trust_set. */
 	uid_t trust_uid;
 	int trust_set;
+	/* The geometry was given per queue (--queue NAME:CAP:MAX or a queue
+	 * line), not by --capacity/--max-msg: messages say so. */
+	int geometry_per_queue;
 };
 
 /* owner_open: create or adopt the queue of O and take the broker lock.

@@ -241,6 +241,42 @@ char *render_queue(const struct broker_view *v)
 	return print_and_free(queue_json(v));
 }
 
+char *render_health(const struct broker_view *const *v, int n, pid_t pid, int *bad)
+{
+	*bad = 0;
+	for (int i = 0; i < n; i++)
+		*bad += v[i]->damaged || v[i]->refused;
+	cJSON *o = cJSON_CreateObject();
+	bool ok = o && cJSON_AddStringToObject(o, "status", *bad ? "damaged" : "ok") &&
+	          add_num(o, "pid", pid) && add_num(o, "queues", n);
+	cJSON *names = ok && *bad ? cJSON_AddArrayToObject(o, "damaged") : NULL;
+	cJSON *errors = names ? cJSON_AddObjectToObject(o, "errors") : NULL;
+	ok = ok && (!*bad || errors);
+	for (int i = 0; ok && *bad && i < n; i++) {
+		if (!v[i]->damaged && !v[i]->refused)
+			continue;
+		char name[sizeof(v[i]->name)], why[sizeof(v[i]->problem)];
+		utf8_clean(v[i]->name, name, sizeof(name));
+		utf8_clean(v[i]->problem, why, sizeof(why));
+		cJSON *item = cJSON_CreateString(name);
+		ok = item && cJSON_AddItemToArray(names, item);
+		if (!ok) {
+			cJSON_Delete(item);
+			break;
+		}
+		/* Two names may clean to the same text: the first one's reason. */
+		ok = (cJSON_GetObjectItemCaseSensitive(errors, name) ||
+		      cJSON_AddStringToObject(errors, name, why)) &&
+		     (cJSON_GetObjectItemCaseSensitive(o, "error") ||
+		      cJSON_AddStringToObject(o, "error", why));
+	}
+	if (!ok) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return print_and_free(o);
+}
+
 /* prom_label: V escaped as a Prometheus label value (\\, \", \n) into OUT. */
 static void prom_label(const char *v, char *out, size_t outsz)
 {

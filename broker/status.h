@@ -109,6 +109,13 @@ const char *render_role(uint32_t role);
 /* render_state: "ok", "damaged" or "refused" for V. */
 const char *render_state(const struct broker_view *v);
 
+/* render_health: the /healthz document for the N queues of V, malloc'd (or
+ * NULL), with *BAD set to how many are damaged or refused: {"status":"ok",
+ * "pid","queues"} or {"status":"damaged",...,"damaged":[names],"errors":
+ * {name: reason},"error": the first reason}. Names and reasons made valid
+ * UTF-8 as in /status. */
+char *render_health(const struct broker_view *const *v, int n, pid_t pid, int *bad);
+
 /* render_metrics: the /metrics page (Prometheus text format 0.0.4) for the N
  * queues of V, each series once per queue (label "queue"), malloc'd, or
  * NULL. */

@@ -33,9 +33,9 @@ void stats_usage(FILE *f)
 	        "                     --json all hold this one measurement\n"
 	        "  -h, --help         this help\n"
 	        "\n"
-	        "Time in queue covers the messages taken during the sample when there were\n"
+	        "Time in queue covers the messages measured during the sample when there were\n"
 	        "any (\"time_in_queue_window\": \"sample\", \"window_s\" the sample), else\n"
-	        "every message taken since the queue was created (\"lifetime\", \"window_s\"\n"
+	        "every message measured since the queue was created (\"lifetime\", \"window_s\"\n"
 	        "the queue's age); the table says which. Percentiles are read from a\n"
 	        "histogram, within 25 %% of the truth.\n"
 	        "\n"
@@ -169,14 +169,14 @@ static void print_table(mq_t *q, const char *name, const struct broker_view *v, 
 		       "clock)\n");
 	else if (span == TIQ_WINDOW)
 		printf("  in queue     %s  (%" PRIu64
-		       " message%s taken during the %.1f s sample)\n",
+		       " message%s measured during the %.1f s sample)\n",
 		       tiq, w->count, w->count == 1 ? "" : "s", v->tiq_window_s);
 	else if (w->count > 0)
 		printf("  in queue     %s  (%" PRIu64
-		       " message%s taken since the queue was created; none during the sample)\n",
+		       " message%s measured since the queue was created; none during the sample)\n",
 		       tiq, w->count, w->count == 1 ? "" : "s");
 	else
-		printf("  in queue     no message taken since the queue was created\n");
+		printf("  in queue     no message measured since the queue was created\n");
 	printf("  waits        %" PRIu64 " blocked sends, %" PRIu64
 	       " blocked receives; found full %" PRIu64 ", found empty %" PRIu64 "\n",
 	       s->blocked_sends_total, s->blocked_recvs_total, s->full_total, s->empty_total);

@@ -36,7 +36,7 @@ void watch_usage(FILE *f)
 	        "queue over the last %d s; press q or Ctrl-C to quit (the terminal is\n"
 	        "restored, exit 0; SIGTERM too). When stdout is not a terminal it prints a\n"
 	        "header, then every interval one plain line per queue, until SIGINT or\n"
-	        "SIGTERM (exit 0); time in queue there covers the messages taken during the\n"
+	        "SIGTERM (exit 0); time in queue there covers the messages measured during the\n"
 	        "interval (\"-\" when none was), in seconds, as is the oldest message's age:\n"
 	        "  time queue depth/capacity enq/s deq/s producers consumers oldest_s p50_s p90_s "
 	        "p99_s max_s\n"
@@ -231,9 +231,9 @@ static void draw_block(struct frame *fr, const struct watched *w, int named, int
 	else if (span <= 0)
 		line(fr, "in queue (measuring)");
 	else if (sum.count == 0)
-		line(fr, "in queue no message taken in the last %.0f s", span);
+		line(fr, "in queue no message measured in the last %.0f s", span);
 	else
-		line(fr, "in queue %s   (%" PRIu64 " taken in the last %.0f s)", tiq, sum.count,
+		line(fr, "in queue %s   (%" PRIu64 " measured in the last %.0f s)", tiq, sum.count,
 		     span);
 	line(fr,
 	     "totals   enqueued %" PRIu64 " (%" PRIu64 " bytes), dequeued %" PRIu64 " (%" PRIu64

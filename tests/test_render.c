@@ -871,6 +871,36 @@ START_TEST(test_many_queues)
 }
 END_TEST
 
+/* /healthz: ok with every queue sound; damaged naming the bad ones with
+ * their reasons, names made valid UTF-8 (the document stays JSON). */
+START_TEST(test_health)
+{
+	static struct broker_view a, b;
+	fill_view(&a, "/good");
+	fill_view(&b, "/bad\xff");
+	const struct broker_view *all[2] = {&a, &b};
+	int bad = -1;
+	char *t = render_health(all, 2, 77, &bad);
+	ck_assert_int_eq(bad, 0);
+	ck_assert_str_eq(t, "{\"status\":\"ok\",\"pid\":77,\"queues\":2}");
+	free(t);
+	b.refused = 1;
+	snprintf(b.problem, sizeof(b.problem), "owned by uid 5\xfe");
+	t = render_health(all, 2, 77, &bad);
+	ck_assert_int_eq(bad, 1);
+	cJSON *d = cJSON_Parse(t);
+	ck_assert_msg(d != NULL, "not JSON: %s", t);
+	ck_assert_str_eq(str(d, "status"), "damaged");
+	const cJSON *names = get(d, "damaged");
+	ck_assert_int_eq(cJSON_GetArraySize(names), 1);
+	ck_assert_str_eq(cJSON_GetArrayItem(names, 0)->valuestring, "/bad?");
+	ck_assert_str_eq(str(get(d, "errors"), "/bad?"), "owned by uid 5?");
+	ck_assert_str_eq(str(d, "error"), "owned by uid 5?");
+	cJSON_Delete(d);
+	free(t);
+}
+END_TEST
+
 /* A refused queue: "state":"refused" with its reason. */
 START_TEST(test_refused_queue)
 {
@@ -906,6 +936,7 @@ static Suite *render_suite(void)
 	tcase_add_test(tc, test_queue_is_element_of_status);
 	tcase_add_test(tc, test_many_queues);
 	tcase_add_test(tc, test_refused_queue);
+	tcase_add_test(tc, test_health);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("metrics");

@@ -40,7 +40,7 @@ const tiqChart = new TimeChart($('tiq-chart'), {
 	minTop: 1e-6,
 	format: seconds,
 	yUnit: timeUnit,
-	emptyText: 'no message taken from the queue in the last 60 s',
+	emptyText: 'no message measured in the last 60 s',
 });
 
 /* drawQueueCharts: the three charts from SAMPLES (the queue's history, see dashboard.js record()) up to NOW. */

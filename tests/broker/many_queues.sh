@@ -113,7 +113,9 @@ mqload_ok recv "$A" 3
 q_is "$A" 'q["oldest_age_s"] == 0 and q["depth"] == 0' || fail "oldest_age_s after draining $A: $(cat "$TMP/body")"
 # Time in queue of those three: about their age when taken (1.7 s and more).
 sleep 1.1 # the broker samples once a second
-q_is "$A" 'q["time_in_queue_s"]["count"] == 3 and 1.2 <= q["time_in_queue_s"]["p50"] <= 4' ||
+# (mqload sent them back to back: a fast producer's messages are sampled, the
+# first always measured.)
+q_is "$A" '1 <= q["time_in_queue_s"]["count"] <= 3 and 1.2 <= q["time_in_queue_s"]["p50"] <= 4' ||
 	fail "time_in_queue_s of $A: $(q_get "$A" 'q["time_in_queue_s"]')"
 
 # --- a slow consumer: each message waits for the 4 ahead of it, 50 ms each --
@@ -145,7 +147,7 @@ for fam in ("mq_queue_depth", "mq_messages_enqueued_total", "mq_queue_oldest_mes
     assert got == [a, b, s], (fam, got)  # once per served queue, in order
 assert dict(samples("mq_queue_damaged")) == {a: "0", b: "0", c: "1", s: "0"}, samples("mq_queue_damaged")
 count = dict(samples("mq_message_time_in_queue_seconds_count"))
-assert count[a] == "3" and count[b] == "5" and int(count[s]) >= 50, count
+assert 1 <= int(count[a]) <= 3 and 1 <= int(count[b]) <= 5 and int(count[s]) >= 50, count
 inf = re.findall(r'^mq_message_time_in_queue_seconds_bucket\{queue="([^"]*)",le="\+Inf"\} (\d+)$', text, re.M)
 assert dict(inf) == count, (inf, count)
 assert text.count("# TYPE mq_message_time_in_queue_seconds histogram\n") == 1
@@ -179,7 +181,7 @@ wait_until 5 grep -q 'SIGHUP: re-read' "$TMP/b2.log" || fail "no reload logged: 
 expect_log "$TMP/b2.log" "SIGHUP: released $E (no longer listed); it stays with 7 messages"
 expect_log "$TMP/b2.log" "created $F: capacity 1024 messages"
 expect_log "$TMP/b2.log" "SIGHUP: $D: capacity 512, max_msg 4096 asked, the live queue has 256 and 4096: refused"
-expect_log "$TMP/b2.log" "SIGHUP: re-read $TMP/conf: 1 queue added, 1 released, 2 served"
+expect_log "$TMP/b2.log" "SIGHUP: re-read $TMP/conf: 1 queue added, 1 released, 2 of 2 served"
 http GET /status
 "$PYTHON" -c 'import json,sys; d=json.load(open(sys.argv[1])); n=[q["name"] for q in d["queues"]]; assert n==sys.argv[2:], n; assert d["queues"][0]["capacity"]==256' \
 	"$TMP/body" "$D" "$F" || fail "/status after SIGHUP: $(cat "$TMP/body")"

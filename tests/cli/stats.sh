@@ -58,7 +58,7 @@ out_has "  enqueued     3 messages, 18 bytes"
 out_has "  dequeued     1 messages, 5 bytes"
 out_has "  rates        not measured (--sample 0)"
 grep -qE '^  oldest       [0-9.]+ (us|ms|s) waiting$' "$TMP/out" || fail "no oldest line in the table: $(cat "$TMP/out")"
-grep -qE '^  in queue     p50 [0-9.]+ (us|ms|s)  p90 [0-9.]+ (us|ms|s)  p99 [0-9.]+ (us|ms|s)  max [0-9.]+ (us|ms|s)  \(1 message taken since the queue was created; none during the sample\)$' "$TMP/out" ||
+grep -qE '^  in queue     p50 [0-9.]+ (us|ms|s)  p90 [0-9.]+ (us|ms|s)  p99 [0-9.]+ (us|ms|s)  max [0-9.]+ (us|ms|s)  \(1 message measured since the queue was created; none during the sample\)$' "$TMP/out" ||
 	fail "no lifetime time-in-queue line in the table: $(cat "$TMP/out")"
 out_has "  waits        0 blocked sends, 0 blocked receives; found full 0, found empty 0"
 out_has "  leases       0 in flight; 1 acked, 0 nacked, 0 delivered again" # mqctl recv leases, then acks
@@ -153,7 +153,7 @@ json_expect "$TMP/out" depth=0 oldest_age_s=0 time_in_queue_s.count=0 time_in_qu
 	'time_in_queue_window="lifetime"'
 expect 0 stats -q "$T" --sample 0
 out_has "  oldest       no message waiting"
-out_has "  in queue     no message taken since the queue was created"
+out_has "  in queue     no message measured since the queue was created"
 now_ns() { date +%s%N; }
 # tiq_check FILE LO_NS HI_NS WANT_WINDOW: in the stats --json document FILE,
 # one message taken, that waited between LO_NS and HI_NS nanoseconds.
@@ -203,7 +203,7 @@ d = json.load(open(sys.argv[1]))
 assert d["time_in_queue_s"]["window_s"] >= 1.5, d["time_in_queue_s"]
 PYEOF
 expect 0 stats -q "$T" --sample 0
-grep -qE '^  in queue     p50 [0-9.]+ s  p90 [0-9.]+ s  p99 [0-9.]+ s  max [0-9.]+ s  \(1 message taken since the queue was created; none during the sample\)$' "$TMP/out" ||
+grep -qE '^  in queue     p50 [0-9.]+ s  p90 [0-9.]+ s  p99 [0-9.]+ s  max [0-9.]+ s  \(1 message measured since the queue was created; none during the sample\)$' "$TMP/out" ||
 	fail "lifetime time in queue in the table: $(cat "$TMP/out")"
 # The broker's /status (its last 60 s: the same one message) agrees exactly.
 status_tiq_count() {
@@ -239,7 +239,7 @@ sleep 0.5
 expect 0 recv -q "$T" --format line
 wait_exit "$SPID" 10
 [ "$RC" -eq 0 ] || fail "stats --sample 1500 exited with $RC: $(cat "$TMP/win.err")"
-grep -qE '^  in queue     p50 [0-9.]+ s  p90 [0-9.]+ s  p99 [0-9.]+ s  max [0-9.]+ s  \(1 message taken during the 1\.5 s sample\)$' "$TMP/win.txt" ||
+grep -qE '^  in queue     p50 [0-9.]+ s  p90 [0-9.]+ s  p99 [0-9.]+ s  max [0-9.]+ s  \(1 message measured during the 1\.5 s sample\)$' "$TMP/win.txt" ||
 	fail "time in queue over the sample in the table: $(cat "$TMP/win.txt")"
 grep -qxF "  oldest       no message waiting" "$TMP/win.txt" || fail "oldest after draining: $(cat "$TMP/win.txt")"
 
