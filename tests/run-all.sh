@@ -12,6 +12,10 @@ fuzz_seconds=${FUZZ_SECONDS:-60}
 
 step() { printf '\n=== %s\n' "$*"; }
 
+# /metrics must pass promtool here (packaging/install-deps.sh installs it);
+# a missing promtool fails the test instead of skipping that check.
+export MQ_REQUIRE_PROMTOOL=1
+
 step "plain build (-Werror) and ctest"
 cmake -S . -B "$root/plain" -DMQ_WERROR=ON
 cmake --build "$root/plain" -j"$jobs"
