@@ -44,7 +44,7 @@ struct bqueue {
 	int refused;     /* the last open was refused (problem says why) */
 	int damaged;     /* the last open failed on the segment, or health_check found it damaged */
 	int open_rc;     /* BROKER_EXIT_* of the last failed open */
-	char problem[512];
+	char problem[1024];
 	int suspect;     /* ticks in a row mq_inspect found a problem */
 	double next_try; /* CLOCK_MONOTONIC seconds: when to try a failed open again */
 	struct rates rates;

@@ -88,9 +88,9 @@ struct broker_view {
 	pid_t broker_pid;
 	double uptime_s;
 	const char *version;
-	int damaged;       /* the segment is damaged (health_check, or it could not be opened) */
-	int refused;       /* the broker would not adopt it (another user's, another broker's...) */
-	char problem[512]; /* why, when damaged or refused */
+	int damaged; /* the segment is damaged (health_check, or it could not be opened) */
+	int refused; /* the broker would not adopt it (another user's, another broker's...) */
+	char problem[1024]; /* why, when damaged or refused */
 };
 
 /* render_status: the /status document for the N queues of V (broker fields
