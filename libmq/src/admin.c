@@ -312,6 +312,7 @@ int mq_list(struct mq_listed *out, size_t n)
 		found++;
 	}
 	closedir(d);
-	qsort(out, found < n ? found : n, sizeof(*out), listed_cmp);
+	if (out && found)
+		qsort(out, found < n ? found : n, sizeof(*out), listed_cmp);
 	return found > INT32_MAX ? INT32_MAX : (int)found;
 }
