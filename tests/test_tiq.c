@@ -309,6 +309,10 @@ START_TEST(test_list)
 	snprintf(a, sizeof(a), "%s-b", qname);
 	snprintf(b, sizeof(b), "%s-a", qname);
 	snprintf(junk, sizeof(junk), "/dev/shm%s-junk", qname);
+	/* removed at exit whatever happens (the registry unlinks names) */
+	registry_add(a);
+	registry_add(b);
+	registry_add(junk + strlen("/dev/shm"));
 	mq_t *qa = mq_create(a, 4, 64, 0640);
 	mq_t *qb = mq_create(b, 8, 64, 0600);
 	ck_assert_ptr_nonnull(qa);
