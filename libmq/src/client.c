@@ -49,6 +49,7 @@ static void take_entry(struct mq *q, unsigned i)
 	mq_store_relaxed(&c->bytes_received, 0);
 	mq_store_relaxed(&c->in_flight, 0);
 	mq_store_relaxed(&c->held, 0);
+	mq_store_relaxed(&c->held_send, 0);
 	mq_store_relaxed(&c->acked, 0);
 	mq_store_relaxed(&c->nacked, 0);
 	mq_store_relaxed(&c->attached_unix_ns, now_unix_ns());
@@ -68,7 +69,7 @@ static bool entry_clean(struct mq *q, unsigned i)
 	struct mq_shm *s = q->shm;
 	struct mq_client_slot *c = &s->clients[i];
 	uint32_t send = mq_load_relaxed(&s->send.lock), recv = mq_load_relaxed(&s->recv.lock);
-	return mq_load_relaxed(&c->held) == 0 && mq_load_relaxed(&c->in_flight) == 0 &&
+	return client_held(c) == 0 && mq_load_relaxed(&c->in_flight) == 0 &&
 	       (send & MQ_TOKEN_SLOT_MASK) != i + 1 && (recv & MQ_TOKEN_SLOT_MASK) != i + 1;
 }
 
@@ -128,6 +129,7 @@ int client_mark_dead(struct mq *q, unsigned i)
 	if (mq_load_relaxed(&c->state) == MQ_CLIENT_ACTIVE) {
 		mq_store_relaxed(&c->in_flight, 0);
 		mq_store_relaxed(&c->held, 0);
+		mq_store_relaxed(&c->held_send, 0);
 		mq_store_release(&c->state, MQ_CLIENT_DEAD);
 		mq_add_relaxed(&q->shm->recoveries, 1);
 		marked = 1;

@@ -218,12 +218,15 @@ static inline void intent_expect(struct mq *q, struct mq_intent *in, uint32_t id
  * the pool, intent end. Returns 0 or -1 (EPROTO). */
 int chunk_free_locked(struct mq *q, uint32_t idx);
 
-/* client_add: add V to client Q's counter FIELD (its own entry; atomic, as
- * both locks' holders may count). */
+/* client_add: add V to client Q's counter FIELD (its own entry), under the
+ * lock that guards FIELD (segment.h): a plain load and store, no locked
+ * instruction on the fast path. */
 #define client_add(q, field, v)                                                                    \
 	do {                                                                                       \
-		if ((q)->client >= 0)                                                              \
-			mq_add_relaxed(&(q)->shm->clients[(q)->client].field, (v));                \
+		if ((q)->client >= 0) {                                                            \
+			_Atomic uint64_t *f_ = &(q)->shm->clients[(q)->client].field;              \
+			mq_store_relaxed(f_, mq_load_relaxed(f_) + (uint64_t)(v));                 \
+		}                                                                                  \
 	} while (0)
 
 /* mark_role: record what a client does, once (the RMW is off the fast path). */

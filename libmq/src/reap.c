@@ -46,7 +46,7 @@ bool reap_needed(struct mq *q)
 			continue;
 		if (!client_alive(q, i))
 			return true;
-		held += mq_load_relaxed(&c->held);
+		held += client_held(c);
 	}
 	return accounted(q) + held < q->capacity;
 }
@@ -130,7 +130,7 @@ int reap_dead(struct mq *q, const struct timespec *dl, int64_t intr0, struct mq_
 			continue;
 		if (client_alive(q, i)) {
 			live[i] = client_token(q, i);
-			held += mq_load_relaxed(&c->held);
+			held += client_held(c);
 		} else {
 			dead[nd++] = i;
 		}
@@ -162,7 +162,7 @@ int reap_dead(struct mq *q, const struct timespec *dl, int64_t intr0, struct mq_
 
 int give_back_own(struct mq *q)
 {
-	if (!q->token || q->client < 0 || mq_load_relaxed(&q->shm->clients[q->client].held) == 0)
+	if (!q->token || q->client < 0 || client_held(&q->shm->clients[q->client]) == 0)
 		return 0;
 	struct timespec dl;
 	wait_deadline(&dl, 2000);

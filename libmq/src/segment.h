@@ -114,7 +114,13 @@ struct mq_client_slot {
 	_Atomic uint64_t bytes_sent;
 	_Atomic uint64_t bytes_received;
 	_Atomic uint64_t in_flight; /* chunks it holds with a lease (under the recv lock) */
-	_Atomic uint64_t held;      /* chunks it owns in any way (atomic adds, either lock) */
+	/* Chunks it owns in any way: held + held_send (mod 2^64; either may
+	 * wrap: a chunk reserved under the send lock may be given back under
+	 * the receive lock). Each word is written only under its lock, with
+	 * plain loads and stores: a locked add here drained the store buffer
+	 * (the ring and chunk stores still on their way to the other core) and
+	 * was half the cost of a lease and of its ack. */
+	_Atomic uint64_t held; /* counted under the receive lock */
 	_Atomic uint64_t acked;
 	_Atomic uint64_t nacked;
 	/* gen again, in another word: a peer scribbling one word of the entry
@@ -127,8 +133,16 @@ struct mq_client_slot {
 	 * over once this stays clear for 200 ms of continuous sightings. */
 	_Atomic uint8_t holding[2];
 	uint8_t pad[2];
-	uint64_t reserved[3];
+	_Atomic uint64_t held_send; /* counted under the send lock (see held) */
+	uint64_t reserved[2];
 } MQ_ALIGNED;
+
+/* client_held: how many chunks client entry C holds (held + held_send). */
+static inline uint64_t client_held(struct mq_client_slot *c)
+{
+	return atomic_load_explicit(&c->held, memory_order_relaxed) +
+	       atomic_load_explicit(&c->held_send, memory_order_relaxed);
+}
 
 /* Chunk states (low 8 bits of mq_chunk.state; the owner token is above). */
 enum mq_chunk_kind {

@@ -52,7 +52,7 @@ uint32_t reserve_fifo(struct mq *q)
 	mq_store_relaxed(&in->owner, q->token);
 	intent_begin(in, MQ_OP_RESERVE);
 	mq_store_relaxed(&handle_chunk(q, idx)->state, MQ_CHUNK_STATE(MQ_CHUNK_WRITING, q->token));
-	client_add(q, held, 1);
+	client_add(q, held_send, 1);
 	mq_store_release(&s->fhead, f + 1);
 	intent_end(in);
 	return idx;
@@ -84,7 +84,7 @@ int commit_locked(struct mq *q, uint32_t idx, size_t len)
 		return -1;
 	chunk_queue(q, idx, t, (uint32_t)len, tiq_send_stamp(q));
 	mq_store_release(&s->tail, t + 1);
-	client_add(q, held, (uint64_t)-1);
+	client_add(q, held_send, (uint64_t)-1);
 	mq_store_relaxed(&s->bytes_enqueued, mq_load_relaxed(&s->bytes_enqueued) + len);
 	high_water(s, t + 1);
 	if (q->client >= 0) {
