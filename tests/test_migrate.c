@@ -1,5 +1,5 @@
-/* test_migrate.c - mqbroker moves the messages of a layout 1 queue (libmq 0.1) into a current (layout 3) one
- * (broker/migrate.c). */
+/* test_migrate.c - mqbroker moves the messages of a layout 1 queue (libmq 0.1) into a current
+ * (layout 3) one (broker/migrate.c). */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>

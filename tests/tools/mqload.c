@@ -426,8 +426,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->idle_exit_ms = (int)n;
 		} else if (!strcmp(a, "--delay-ms")) {
 			if (parse_u64(v, 60000, &n) || n == 0)
-				return usage_error("bad --delay-ms '%s' (want milliseconds, 1..60000)",
-				                   v);
+				return usage_error(
+				        "bad --delay-ms '%s' (want milliseconds, 1..60000)", v);
 			o->delay_ms = (int)n;
 		} else if (!strcmp(a, "--send")) {
 			if (parse_u64(v, UINT32_MAX, &o->send_n))
@@ -823,7 +823,8 @@ static int cmd_consume(const struct opts *o)
 		if (got)
 			last_msg = now_s();
 		if (got && o->delay_ms) {
-			struct timespec d = {o->delay_ms / 1000, (long)(o->delay_ms % 1000) * 1000000};
+			struct timespec d = {o->delay_ms / 1000,
+			                     (long)(o->delay_ms % 1000) * 1000000};
 			nanosleep(&d, NULL);
 		}
 		if (x != EXIT_OK && x != EXIT_TIMEOUT)
