@@ -42,7 +42,9 @@ struct owner_opts {
  * refused (BROKER_EXIT_PERMISSION): another user may have planted it. A
  * libmq 0.1 (layout 1) queue is moved into a current (layout 3) one first; while libmq
  * 0.1 processes still use it, BROKER_EXIT_SEGMENT with errno EBUSY (the
- * caller may wait and call again). */
+ * caller may wait and call again). A sound queue of another geometry than O
+ * asks for (and no recreate): BROKER_EXIT_SEGMENT with errno EEXIST (the
+ * broker shows it refused, not damaged). */
 int owner_open(const struct owner_opts *o, mq_t **q, int *created, char *err, size_t errlen);
 
 /* owner_discard: undo a start-up that failed after owner_open created Q:

@@ -18,17 +18,23 @@ static uint64_t mono_ns(void)
 }
 
 /* tsc_usable: whether the kernel itself keeps time with the TSC (it then
- * trusts it to be constant-rate and the same on every CPU). */
+ * trusts it to be constant-rate and the same on every CPU). Read once per
+ * process (mq_attach and mq_create ask): 0 unknown, 1 yes, 2 no. */
 static int tsc_usable(void)
 {
 #if defined(__x86_64__)
-	FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "re");
-	if (!f)
-		return 0;
-	char cs[32] = "";
-	int ok = fgets(cs, sizeof(cs), f) && !strcmp(cs, "tsc\n");
-	fclose(f);
-	return ok;
+	static _Atomic int known;
+	int v = atomic_load_explicit(&known, memory_order_relaxed);
+	if (!v) {
+		FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource",
+		                "re");
+		char cs[32] = "";
+		v = f && fgets(cs, sizeof(cs), f) && !strcmp(cs, "tsc\n") ? 1 : 2;
+		if (f)
+			fclose(f);
+		atomic_store_explicit(&known, v, memory_order_relaxed);
+	}
+	return v == 1;
 #else
 	return 0;
 #endif

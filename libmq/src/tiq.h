@@ -34,6 +34,22 @@
  * producer slows down, by its first 15 slow messages at most. A process
  * started with MQ_TIME_IN_QUEUE=0 stamps and measures nothing: the
  * benchmark's "time in queue off" row.
+ *
+ * Crash contract of what this adds to layout 3, point by point:
+ *  - A stamp is stored into the chunk header before the ring entry's release
+ *    store commits the message (chunk_queue), so a committed message, and one
+ *    a repair commits for a dead producer, carries its own stamp or 0.
+ *  - The histogram is only statistics: a consumer killed inside tiq_flush
+ *    leaves some counters added and others not (count is stored last); the
+ *    next holder of the receive lock goes on from what is there. Nothing a
+ *    take or a send decides reads it.
+ *  - Everything here is read as untrusted: a clock or rate in the section
+ *    that does not make sense turns measuring off for the handle (tiq_attach);
+ *    the bucket written is the index this process computed (never one read
+ *    from the segment); a scribbled stamp gives a wrong figure, never a wrong
+ *    address (a stamp is a number, not an index).
+ *  - The oldest age is read without a lock, from positions read again after
+ *    the stamps (tiq_oldest_ns): a message taken meanwhile is looked at again.
  */
 #ifndef LIBMQ_TIQ_H
 #define LIBMQ_TIQ_H
