@@ -195,10 +195,28 @@ cp "$TMP/conf.bad" "$TMP/conf"
 kill -HUP "$BPID"
 wait_until 5 grep -q "SIGHUP: $TMP/conf refused" "$TMP/b2.log" || fail "bad config on SIGHUP not refused: $(cat "$TMP/b2.log")"
 expect_log "$TMP/b2.log" "queue line: bad capacity 'lots'"
-# E listed again: adopted with its 7 messages.
+# A name line together with queue lines: refused, nothing changes.
+printf 'name = %s\nqueue = %s\n' "$Q-x" "$D" >"$TMP/conf"
+kill -HUP "$BPID"
+wait_until 5 grep -q "SIGHUP: $TMP/conf: queue lines and a queue name (--name or a name line) both name queues; nothing changed" "$TMP/b2.log" ||
+	fail "name line with queue lines not refused on SIGHUP: $(cat "$TMP/b2.log")"
+[ ! -e "/dev/shm$Q-x" ] || fail "a refused reload made $Q-x"
+# E listed again, but with another capacity than it has: refused (it is
+# sound: "refused", not "damaged"), its messages kept; the line mended, the
+# next SIGHUP adopts it with them (a listed queue not served takes its new
+# settings).
+printf 'listen = 127.0.0.1:0\nqueue = %s\nqueue = %s\nqueue = %s capacity 64\n' "$D" "$F" "$E" >"$TMP/conf"
+kill -HUP "$BPID"
+wait_until 5 grep -q "queue $E exists with capacity 32, its --queue or queue line asks for 64; leave it out to adopt it" "$TMP/b2.log" ||
+	fail "$E with another capacity not refused: $(cat "$TMP/b2.log")"
+q_is "$E" 'q["state"] == "refused" and "asks for 64" in q["error"] and "depth" not in q' ||
+	fail "$E of another geometry in /status: $(q_get "$E" 'q')"
+http GET /healthz
+[ "$CODE" = 503 ] || fail "/healthz answered $CODE with $E refused, want 503"
 printf 'listen = 127.0.0.1:0\nqueue = %s\nqueue = %s\nqueue = %s\n' "$D" "$F" "$E" >"$TMP/conf"
 kill -HUP "$BPID"
 wait_until 5 grep -q "adopted $E: 7 messages queued" "$TMP/b2.log" || fail "$E not adopted again: $(cat "$TMP/b2.log")"
+q_is "$E" 'q["state"] == "ok" and q["depth"] == 7' || fail "$E after the mended line: $(q_get "$E" 'q')"
 wait_exit "$prod" 15
 [ "$RC" -eq 0 ] || fail "producer on $D exited $RC"
 wait_exit "$cons" 25
