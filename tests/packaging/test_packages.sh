@@ -76,7 +76,9 @@ for p in "${PACKAGES[@]}"; do
 		fail "$p: cpack -G DEB and build-debs.sh give other control fields: $(fields "$(deb "$p")") / $(fields "$wrapped")"
 done
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
-has() { dpkg-deb -c "$(deb "$1")" | awk '{print $6}' | grep -qx "./$2" || fail "$1 lacks /$2"; }
+# (grep -q reads a captured listing: in a pipe, under pipefail, its early exit
+# would kill the writer with SIGPIPE and fail a check that matched.)
+has() { grep -qx "./$2" <<<"$(dpkg-deb -c "$(deb "$1")" | awk '{print $6}')" || fail "$1 lacks /$2"; }
 has libmq2 "usr/lib/$multiarch/libmq.so.2"
 has libmq2 "usr/lib/$multiarch/libmq.so.2.0.0"
 for f in usr/include/libmq.h "usr/lib/$multiarch/libmq.so" "usr/lib/$multiarch/libmq.a" \
@@ -143,8 +145,11 @@ for p in "${PACKAGES[@]}"; do
 done
 BROKER=/usr/sbin/mqbroker
 [ -x $BROKER ] && [ -x /usr/bin/mqctl ] || fail "no /usr/sbin/mqbroker or /usr/bin/mqctl after install"
-objdump -p "/usr/lib/$multiarch/libmq.so.2" | grep -qE 'SONAME +libmq\.so\.2$' || fail "libmq.so.2 has another SONAME"
-ldconfig -p | grep -qF "libmq.so.2 (" || fail "libmq.so.2 is not in the ldconfig cache (trigger)"
+grep -qE 'SONAME +libmq\.so\.2$' <<<"$(objdump -p "/usr/lib/$multiarch/libmq.so.2")" ||
+	fail "libmq.so.2 has another SONAME"
+# Captured, not piped: under pipefail, grep -q's early exit killed ldconfig
+# -p with SIGPIPE now and then, and a cache that had the entry failed.
+grep -qF "libmq.so.2 (" <<<"$(ldconfig -p)" || fail "libmq.so.2 is not in the ldconfig cache (trigger)"
 
 # The group mq and the service user mqbroker (a system user in mq, no login).
 getent group mq >/dev/null || fail "no group mq after install"
