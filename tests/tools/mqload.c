@@ -92,6 +92,9 @@ static const char usage_text[] =
         "  RECVMODE: --lease (mq_recv_lease, then mq_ack), --peek (mq_peek: verified in\n"
         "            the queue's memory, then mq_ack) or --batch N (mq_recv_batch of up to\n"
         "            N a call); default mq_recv\n"
+        "  --any-order (recv, consume): do not check the order of plain receives (messages\n"
+        "            that crossed mqbridge, whose export may reorder around a restart);\n"
+        "            every message is still verified, and --log shows any duplicate\n"
         "\n"
         "Receivers check each message's header, checksum and payload, and that each\n"
         "producer's sequence numbers rise (a queue is FIFO: one consumer never sees a\n"
@@ -296,6 +299,7 @@ struct opts {
 	int reserve;         /* SENDMODE --reserve */
 	enum recv_mode recv; /* RECVMODE --lease, --peek */
 	unsigned batch;      /* --batch N (0: one message a call) */
+	bool any_order;      /* --any-order: plain receives in any order */
 };
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
@@ -373,6 +377,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	while (i < argc) {
 		const char *a = argv[i];
 		/* The mode flags take no value; every other option takes one. */
+		if (!strcmp(a, "--any-order")) {
+			o->any_order = true;
+			i++;
+			continue;
+		}
 		if (!strcmp(a, "--reserve") || !strcmp(a, "--lease") || !strcmp(a, "--peek")) {
 			if (a[2] == 'r')
 				o->reserve = 1;
@@ -573,6 +582,7 @@ static int receiver_init(struct receiver *r, mq_t *q, const struct opts *o)
 	struct mq_stats st;
 	memset(r, 0, sizeof(*r));
 	verifier_init(&r->v);
+	r->v.plain_any_order = o->any_order;
 	if (mq_stats(q, &st) != 0) {
 		say("mq_stats: %s", mq_errdetail());
 		return -1;
