@@ -1,0 +1,303 @@
+/*
+ * import.c - an import route: a durable JetStream pull consumer whose
+ * messages are mq_send-ed to a local queue, and acked to JetStream only then.
+ *
+ * Delivery contract: at least once into the queue.
+ *  - Nothing is lost: a message is acked to JetStream (natsMsg_Ack) only
+ *    after mq_send returned 0, i.e. the message is whole in the queue
+ *    (DESIGN.md, promise 2). Killed before the ack, or the ack lost on the
+ *    way, JetStream delivers it again after AckWait (30 s): to this bridge
+ *    restarted, under the same durable consumer, which remembers what was
+ *    acked.
+ *  - Duplicates: a message may reach the queue twice when the bridge dies
+ *    (or the ack is lost) between mq_send and the server taking the ack.
+ *    Each message JetStream delivers more than once is counted
+ *    ("redelivered" in the stop line; those are the possible duplicates).
+ *    Making it exactly once needs a cursor of the last stream sequence
+ *    committed, kept with the queue, written atomically with the message:
+ *    not done yet.
+ *  - The queue full: mq_send waits (200 ms at a time, watching for a stop),
+ *    telling JetStream the message is in progress every 10 s so it is not
+ *    delivered again meanwhile; JetStream keeps everything else.
+ *  - A message larger than the queue's max_msg_size can never be sent: it is
+ *    logged, counted and terminated (natsMsg_Term: not delivered again), and
+ *    the messages after it go on.
+ *  - Stopping: the messages of the batch not yet sent are nak-ed, so a
+ *    restarted bridge gets them at once rather than after AckWait.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge.h"
+
+#define ACK_WAIT_S       30
+#define IN_PROGRESS_MS   10000 /* well under ACK_WAIT_S */
+#define FETCH_TIMEOUT_MS 1000
+#define LOG_EVERY_MS     5000
+
+struct import_route {
+	struct route r;
+	mq_t *q;
+	uint64_t max_msg;
+	jsCtx *js;
+	natsSubscription *sub;
+	char consumer[128];
+	unsigned batch;
+	pthread_t thread;
+	int started;
+	uint64_t imported, oversized, redelivered, fetch_errors;
+};
+
+static int isalnum_ascii(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+void import_consumer_name(const char *subject, const char *queue, char *out, size_t len)
+{
+	/* FNV-1a over "subject\0queue": two routes never share a consumer even
+	 * when their readable parts below come out the same. */
+	uint64_t h = 14695981039346656037ull;
+	for (const char *p = subject;; p++) {
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+		if (!*p)
+			break;
+	}
+	for (const char *p = queue; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	char readable[64];
+	size_t n = 0;
+	for (const char *p = subject; *p && n < 24; p++)
+		readable[n++] = (isalnum_ascii(*p) || *p == '-') ? *p : '_';
+	readable[n++] = '_';
+	for (const char *p = queue + 1; *p && n < 48; p++)
+		readable[n++] = (isalnum_ascii(*p) || *p == '-') ? *p : '_';
+	readable[n] = '\0';
+	snprintf(out, len, "mqbridge_%s_%016" PRIx64, readable, h);
+}
+
+/* ensure_consumer: the durable pull consumer M->consumer on STREAM, created
+ * if missing. Returns 0, or -1 after logging why. */
+static int ensure_consumer(struct import_route *m, const char *stream)
+{
+	jsConsumerInfo *ci = NULL;
+	jsErrCode jerr = 0;
+	char why[512];
+	natsStatus s = js_GetConsumerInfo(&ci, m->js, stream, m->consumer, NULL, &jerr);
+	if (s == NATS_NOT_FOUND) {
+		jsConsumerConfig cc;
+		jsConsumerConfig_Init(&cc);
+		cc.Durable = m->consumer;
+		cc.Description = "mqbridge import";
+		cc.AckPolicy = js_AckExplicit;
+		cc.DeliverPolicy = js_DeliverAll;
+		cc.FilterSubject = m->r.subject;
+		cc.AckWait = (int64_t)ACK_WAIT_S * 1000000000LL;
+		s = js_AddConsumer(&ci, m->js, stream, &cc, NULL, &jerr);
+		if (s != NATS_OK) {
+			bridge_log("import %s -> %s: cannot create consumer %s on stream %s: %s "
+			           "(JetStream error %d)",
+			           m->r.subject, m->r.queue, m->consumer, stream,
+			           bridge_nats_error(s, why, sizeof(why)), (int)jerr);
+			return -1;
+		}
+		bridge_log("import %s -> %s: created durable consumer %s", m->r.subject, m->r.queue,
+		           m->consumer);
+	} else if (s != NATS_OK) {
+		bridge_log("import %s -> %s: cannot look up consumer %s on stream %s: %s "
+		           "(JetStream error %d)",
+		           m->r.subject, m->r.queue, m->consumer, stream,
+		           bridge_nats_error(s, why, sizeof(why)), (int)jerr);
+		return -1;
+	} else {
+		bridge_log("import %s -> %s: resuming durable consumer %s (%" PRIu64
+		           " messages pending)",
+		           m->r.subject, m->r.queue, m->consumer, ci->NumPending);
+	}
+	jsConsumerInfo_Destroy(ci);
+	jsSubOptions so;
+	jsSubOptions_Init(&so);
+	so.Stream = stream;
+	so.Consumer = m->consumer;
+	s = js_PullSubscribe(&m->sub, m->js, m->r.subject, m->consumer, NULL, &so, &jerr);
+	if (s != NATS_OK) {
+		bridge_log("import %s -> %s: cannot subscribe to consumer %s: %s (JetStream "
+		           "error %d)",
+		           m->r.subject, m->r.queue, m->consumer,
+		           bridge_nats_error(s, why, sizeof(why)), (int)jerr);
+		return -1;
+	}
+	return 0;
+}
+
+/* deliver: mq_send MSG into the queue (waiting while it is full) and ack it.
+ * Returns 0, or -1 if stopping came first (MSG is nak-ed then). */
+static int deliver(struct import_route *m, natsMsg *msg)
+{
+	const char *data = natsMsg_GetData(msg);
+	int len = natsMsg_GetDataLength(msg);
+	jsMsgMetaData *meta = NULL;
+	uint64_t seq = 0, delivered = 1;
+	if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+		seq = meta->Sequence.Stream;
+		delivered = meta->NumDelivered;
+		jsMsgMetaData_Destroy(meta);
+	}
+	if ((uint64_t)len > m->max_msg) {
+		m->oversized++;
+		bridge_log("import %s -> %s: stream message %" PRIu64 " is %d bytes, more than "
+		           "the queue's maximum of %" PRIu64 ": terminated (not delivered "
+		           "again); %" PRIu64 " so far",
+		           m->r.subject, m->r.queue, seq, len, m->max_msg, m->oversized);
+		natsMsg_Term(msg, NULL);
+		return 0;
+	}
+	int64_t progress_at = bridge_now_ms() + IN_PROGRESS_MS;
+	int said_full = 0;
+	for (;;) {
+		if (mq_send(m->q, data, (size_t)len, 200) == 0)
+			break;
+		int e = errno;
+		if (atomic_load(&bridge_stopping)) {
+			natsMsg_Nak(msg, NULL);
+			return -1;
+		}
+		if (e != ETIMEDOUT && e != EINTR && e != EAGAIN) {
+			/* EPROTO (damaged) or worse: keep the message in JetStream. */
+			bridge_log("import %s -> %s: mq_send failed: %s; retrying in 1 s",
+			           m->r.subject, m->r.queue, mq_errdetail());
+			bridge_sleep_ms(1000);
+		} else if (!said_full++) {
+			bridge_log("import %s -> %s: the queue is full; waiting (JetStream keeps "
+			           "the messages)",
+			           m->r.subject, m->r.queue);
+		}
+		if (bridge_now_ms() >= progress_at) {
+			natsMsg_InProgress(msg, NULL);
+			progress_at = bridge_now_ms() + IN_PROGRESS_MS;
+		}
+	}
+	natsMsg_Ack(msg, NULL);
+	m->imported++;
+	m->redelivered += delivered > 1;
+	return 0;
+}
+
+static void *import_thread(void *arg)
+{
+	struct import_route *m = arg;
+	int64_t last_log = 0;
+	unsigned errors_in_row = 0;
+	while (!atomic_load(&bridge_stopping)) {
+		natsMsgList list = {0};
+		jsErrCode jerr = 0;
+		natsStatus s = natsSubscription_Fetch(&list, m->sub, (int)m->batch,
+		                                      FETCH_TIMEOUT_MS, &jerr);
+		if (s != NATS_OK && s != NATS_TIMEOUT) {
+			char why[512];
+			int64_t now = bridge_now_ms(), wait = 100;
+			for (unsigned i = 0; i < errors_in_row && wait < 5000; i++)
+				wait *= 2;
+			wait = wait < 5000 ? wait : 5000;
+			errors_in_row++;
+			m->fetch_errors++;
+			if (now - last_log >= LOG_EVERY_MS) {
+				bridge_log("import %s -> %s: fetch failed: %s; retrying in %lld ms",
+				           m->r.subject, m->r.queue,
+				           bridge_nats_error(s, why, sizeof(why)), (long long)wait);
+				last_log = now;
+			}
+			natsMsgList_Destroy(&list);
+			bridge_sleep_ms(wait);
+			continue;
+		}
+		errors_in_row = 0;
+		int stopped = 0;
+		for (int i = 0; i < list.Count; i++) {
+			if (stopped || atomic_load(&bridge_stopping)) {
+				natsMsg_Nak(list.Msgs[i], NULL);
+				stopped = 1;
+				continue;
+			}
+			stopped = deliver(m, list.Msgs[i]) < 0;
+		}
+		natsMsgList_Destroy(&list);
+	}
+	return NULL;
+}
+
+struct import_route *import_start(const struct route *r, natsConnection *nc, const char *stream,
+                                  unsigned batch)
+{
+	struct import_route *m = calloc(1, sizeof(*m));
+	if (!m) {
+		bridge_log("import %s: out of memory", r->subject);
+		return NULL;
+	}
+	m->r = *r;
+	m->batch = batch;
+	import_consumer_name(r->subject, r->queue, m->consumer, sizeof(m->consumer));
+	m->q = mq_attach(r->queue);
+	if (!m->q) {
+		bridge_log("import %s -> %s: cannot attach to the queue: %s", r->subject, r->queue,
+		           mq_errdetail());
+		goto fail;
+	}
+	struct mq_stats st;
+	mq_stats(m->q, &st);
+	m->max_msg = st.max_msg_size;
+	char why[512];
+	natsStatus s = natsConnection_JetStream(&m->js, nc, NULL);
+	if (s != NATS_OK) {
+		bridge_log("import %s: no JetStream context: %s", r->subject,
+		           bridge_nats_error(s, why, sizeof(why)));
+		goto fail;
+	}
+	if (ensure_consumer(m, stream) < 0)
+		goto fail;
+	if (pthread_create(&m->thread, NULL, import_thread, m) != 0) {
+		bridge_log("import %s: cannot start its thread", r->subject);
+		goto fail;
+	}
+	m->started = 1;
+	bridge_log("import %s -> %s: running (consumer %s, batches of %u)", r->subject, r->queue,
+	           m->consumer, batch);
+	return m;
+fail:
+	import_stop(m);
+	import_free(m);
+	return NULL;
+}
+
+void import_stop(struct import_route *m)
+{
+	if (m->started) {
+		pthread_join(m->thread, NULL);
+		m->started = 0;
+		bridge_log("import %s -> %s: stopped: %" PRIu64 " imported (%" PRIu64
+		           " delivered more than once by JetStream: possible duplicates), %" PRIu64
+		           " oversized terminated, %" PRIu64 " fetch errors",
+		           m->r.subject, m->r.queue, m->imported, m->redelivered, m->oversized,
+		           m->fetch_errors);
+	}
+	if (m->q)
+		mq_detach(m->q);
+	m->q = NULL;
+}
+
+void import_free(struct import_route *m)
+{
+	if (!m)
+		return;
+	/* Destroy, never unsubscribe: unsubscribing would delete the durable
+	 * consumer if this subscription had created it. */
+	if (m->sub)
+		natsSubscription_Destroy(m->sub);
+	if (m->js)
+		jsCtx_Destroy(m->js);
+	free(m);
+}

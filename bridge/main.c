@@ -1,0 +1,140 @@
+/* main.c - mqbridge: local libmq queues <-> NATS JetStream; wires the modules and stops on a
+ * signal. */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bridge.h"
+
+/* Publishes in flight when stopping: how long to wait for their acks before
+ * giving their leases back (they are published again by the next run). */
+#define STOP_GRACE_MS 5000
+
+atomic_int bridge_stopping;
+
+void bridge_log(const char *fmt, ...)
+{
+	char line[2048];
+	int n = snprintf(line, sizeof(line), "mqbridge: ");
+	va_list ap;
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	ssize_t w = write(STDERR_FILENO, line, (size_t)n);
+	(void)w;
+}
+
+int64_t bridge_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void bridge_sleep_raw_ms(int64_t ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+void bridge_sleep_ms(int64_t ms)
+{
+	while (ms > 0 && !atomic_load(&bridge_stopping)) {
+		int64_t step = ms < 100 ? ms : 100;
+		bridge_sleep_raw_ms(step);
+		ms -= step;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct bridge_opts o;
+	int rc = bridge_parse_args(&o, argc, argv);
+	if (rc < 0)
+		return BRIDGE_EXIT_OK; /* --help */
+	if (rc)
+		return rc;
+
+	/* SIGTERM and SIGINT are blocked in every thread (the library's too,
+	 * which inherit this mask) and taken by sigtimedwait below. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* The queues first: a name that is wrong is said before any waiting
+	 * for NATS. */
+	for (unsigned i = 0; i < o.nroutes; i++) {
+		mq_t *q = mq_attach(o.routes[i].queue);
+		if (!q) {
+			bridge_log("%s", mq_errdetail());
+			return BRIDGE_EXIT_ERROR;
+		}
+		mq_detach(q);
+	}
+	if (strcmp(o.listen, BRIDGE_DEFAULT_LISTEN))
+		bridge_log("--listen %s: the HTTP status server is not built yet; ignored",
+		           o.listen);
+
+	if (nats_Open(-1) != NATS_OK) {
+		bridge_log("cannot initialise the NATS library");
+		return BRIDGE_EXIT_ERROR;
+	}
+	natsConnection *nc = conn_open(&o, &sigs);
+	if (!nc) {
+		nats_CloseAndWait(2000);
+		return atomic_load(&bridge_stopping) ? BRIDGE_EXIT_OK : BRIDGE_EXIT_ERROR;
+	}
+	jsCtx *js = NULL;
+	struct export_route *ex[BRIDGE_ROUTES_MAX] = {0};
+	struct import_route *im[BRIDGE_ROUTES_MAX] = {0};
+	rc = BRIDGE_EXIT_OK;
+	if (natsConnection_JetStream(&js, nc, NULL) != NATS_OK || conn_ensure_stream(js, &o) < 0) {
+		rc = BRIDGE_EXIT_ERROR;
+	}
+	for (unsigned i = 0; i < o.nroutes && rc == BRIDGE_EXIT_OK; i++) {
+		const struct route *r = &o.routes[i];
+		if (r->dir == ROUTE_EXPORT)
+			ex[i] = export_start(r, nc, o.window);
+		else
+			im[i] = import_start(r, nc, o.stream, o.batch);
+		if (!ex[i] && !im[i])
+			rc = BRIDGE_EXIT_ERROR;
+	}
+	if (rc == BRIDGE_EXIT_OK) {
+		bridge_log("running %u routes through stream %s (pid %d)", o.nroutes, o.stream,
+		           (int)getpid());
+		int sig;
+		while ((sig = sigwaitinfo(&sigs, NULL)) < 0 && errno == EINTR)
+			;
+		bridge_log("stopping on %s", strsignal(sig));
+	}
+	atomic_store(&bridge_stopping, 1);
+	for (unsigned i = 0; i < o.nroutes; i++) {
+		if (ex[i])
+			export_stop(ex[i], STOP_GRACE_MS);
+		if (im[i])
+			import_stop(im[i]);
+	}
+	/* No callback runs after this, so the routes may be freed. */
+	natsConnection_Close(nc);
+	for (unsigned i = 0; i < o.nroutes; i++)
+		import_free(im[i]);
+	jsCtx_Destroy(js);
+	natsConnection_Destroy(nc);
+	nats_CloseAndWait(5000);
+	for (unsigned i = 0; i < o.nroutes; i++)
+		export_free(ex[i]);
+	return rc;
+}
