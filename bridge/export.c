@@ -186,12 +186,16 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 			e->duplicates += pa->Duplicate;
 			e->errors_in_row = 0;
 		} else {
+			/* The library's text repeats the status for a timeout. */
+			const char *st = natsStatus_GetText(pae ? pae->Err : NATS_ERR);
+			const char *text = pae && pae->ErrText && strcmp(pae->ErrText, st)
+			                           ? pae->ErrText
+			                           : NULL;
 			settle(e, &lease, 0);
 			e->publish_errors++;
-			route_error(e, "publish of message %s failed: %s%s%s", msgid,
-			            natsStatus_GetText(pae ? pae->Err : NATS_ERR),
-			            pae && pae->ErrText ? ": " : "",
-			            pae && pae->ErrText ? pae->ErrText : "");
+			route_error(e, "publish of message %s failed: %s%s%s (JetStream error %d)",
+			            msgid, st, text ? ": " : "", text ? text : "",
+			            pae ? (int)pae->ErrCode : 0);
 		}
 		pthread_cond_signal(&e->cv);
 	}
