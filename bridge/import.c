@@ -9,12 +9,22 @@
  *    way, JetStream delivers it again after AckWait (30 s): to this bridge
  *    restarted, under the same durable consumer, which remembers what was
  *    acked.
- *  - Duplicates: a message may reach the queue twice when the bridge dies
- *    (or the ack is lost) between mq_send and the server taking the ack.
- *    Each message JetStream delivers more than once is counted
- *    ("redelivered" in the stop line; those are the possible duplicates).
- *    Making it exactly once needs a cursor of the last stream sequence
- *    committed, kept with the queue, written atomically with the message:
+ *  - Duplicates, within one run: JetStream delivers a message again when
+ *    our ack was lost, or when nats-server restarted and its consumer state
+ *    was older than our acks (its file store writes that state behind: after
+ *    a kill -9 of the server, it delivers again messages we acked, with
+ *    NumDelivered 1). So the route remembers the stream sequences (and
+ *    timestamps, so a stream made again does not match) it has put into the
+ *    queue or terminated, the last SEEN_SLOTS of them direct-mapped: a
+ *    message found there is acked again and not sent ("skipped" in the stop
+ *    line). A slot overwritten by a newer sequence can only let a duplicate
+ *    through, never drop a message.
+ *  - Duplicates across runs: killed between mq_send and the server taking
+ *    the ack, the restarted bridge gets the message again and sends it
+ *    again (its memory is gone). Those are counted when JetStream says it
+ *    delivered the message before (NumDelivered > 1, "redelivered").
+ *    Exactly once would need that memory kept with the queue, written
+ *    atomically with the message (a cursor of stream sequences committed):
  *    not done yet.
  *  - The queue full: mq_send waits (200 ms at a time, watching for a stop),
  *    telling JetStream the message is in progress every 10 s so it is not
@@ -38,6 +48,13 @@
 #define IN_PROGRESS_MS   10000 /* well under ACK_WAIT_S */
 #define FETCH_TIMEOUT_MS 1000
 #define LOG_EVERY_MS     5000
+#define SEEN_SLOTS       32768 /* stream sequences remembered (power of two) */
+
+/* struct seen: a stream message this run has put into the queue (or terminated). */
+struct seen {
+	uint64_t seq;
+	int64_t ts; /* its stream timestamp: a stream made again reuses sequences */
+};
 
 struct import_route {
 	struct route r;
@@ -49,7 +66,8 @@ struct import_route {
 	unsigned batch;
 	pthread_t thread;
 	int started;
-	uint64_t imported, oversized, redelivered, fetch_errors;
+	struct seen *seen; /* SEEN_SLOTS, indexed by seq */
+	uint64_t imported, oversized, redelivered, skipped, fetch_errors;
 };
 
 static int isalnum_ascii(char c)
@@ -142,10 +160,18 @@ static int deliver(struct import_route *m, natsMsg *msg)
 	int len = natsMsg_GetDataLength(msg);
 	jsMsgMetaData *meta = NULL;
 	uint64_t seq = 0, delivered = 1;
+	int64_t ts = 0;
 	if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
 		seq = meta->Sequence.Stream;
 		delivered = meta->NumDelivered;
+		ts = meta->Timestamp;
 		jsMsgMetaData_Destroy(meta);
+	}
+	struct seen *slot = &m->seen[seq & (SEEN_SLOTS - 1)];
+	if (seq && slot->seq == seq && slot->ts == ts) {
+		m->skipped++; /* in the queue already: only the ack was missing */
+		natsMsg_Ack(msg, NULL);
+		return 0;
 	}
 	if ((uint64_t)len > m->max_msg) {
 		m->oversized++;
@@ -154,6 +180,7 @@ static int deliver(struct import_route *m, natsMsg *msg)
 		           "again); %" PRIu64 " so far",
 		           m->r.subject, m->r.queue, seq, len, m->max_msg, m->oversized);
 		natsMsg_Term(msg, NULL);
+		*slot = (struct seen){seq, ts};
 		return 0;
 	}
 	int64_t progress_at = bridge_now_ms() + IN_PROGRESS_MS;
@@ -181,6 +208,7 @@ static int deliver(struct import_route *m, natsMsg *msg)
 			progress_at = bridge_now_ms() + IN_PROGRESS_MS;
 		}
 	}
+	*slot = (struct seen){seq, ts};
 	natsMsg_Ack(msg, NULL);
 	m->imported++;
 	m->redelivered += delivered > 1;
@@ -241,10 +269,11 @@ struct import_route *import_start(const struct route *r, natsConnection *nc, con
 	m->r = *r;
 	m->batch = batch;
 	import_consumer_name(r->subject, r->queue, m->consumer, sizeof(m->consumer));
-	m->q = mq_attach(r->queue);
+	m->seen = calloc(SEEN_SLOTS, sizeof(*m->seen));
+	m->q = m->seen ? mq_attach(r->queue) : NULL;
 	if (!m->q) {
 		bridge_log("import %s -> %s: cannot attach to the queue: %s", r->subject, r->queue,
-		           mq_errdetail());
+		           m->seen ? mq_errdetail() : "out of memory");
 		goto fail;
 	}
 	struct mq_stats st;
@@ -279,10 +308,11 @@ void import_stop(struct import_route *m)
 		pthread_join(m->thread, NULL);
 		m->started = 0;
 		bridge_log("import %s -> %s: stopped: %" PRIu64 " imported (%" PRIu64
-		           " delivered more than once by JetStream: possible duplicates), %" PRIu64
+		           " delivered before by JetStream: possible duplicates), %" PRIu64
+		           " skipped (delivered again, already in the queue), %" PRIu64
 		           " oversized terminated, %" PRIu64 " fetch errors",
-		           m->r.subject, m->r.queue, m->imported, m->redelivered, m->oversized,
-		           m->fetch_errors);
+		           m->r.subject, m->r.queue, m->imported, m->redelivered, m->skipped,
+		           m->oversized, m->fetch_errors);
 	}
 	if (m->q)
 		mq_detach(m->q);
@@ -299,5 +329,6 @@ void import_free(struct import_route *m)
 		natsSubscription_Destroy(m->sub);
 	if (m->js)
 		jsCtx_Destroy(m->js);
+	free(m->seen);
 	free(m);
 }
