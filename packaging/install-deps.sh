@@ -3,12 +3,13 @@
 # Run as root (or with sudo available). Safe to run again.
 set -eu
 
-# Building and the tests; then what the package test (tests/packaging/) needs:
+# Building and the tests (libnats-dev for mqbridge, nats-server for its
+# tests); then what the package test (tests/packaging/) needs:
 # dpkg-dev and file (CPack's shlibdeps), lintian, man-db, systemd
 # (systemd-analyze verify), adduser (the maintainer scripts).
 PKGS="build-essential cmake pkg-config check clang libclang-rt-14-dev libzmq3-dev
-libmicrohttpd-dev libcjson-dev libuv1-dev curl python3 tmux groff-base chromium wrk
-dpkg-dev file lintian man-db systemd adduser"
+libmicrohttpd-dev libcjson-dev libuv1-dev libnats-dev nats-server curl python3 tmux
+groff-base chromium wrk dpkg-dev file lintian man-db systemd adduser"
 
 if [ "$(id -u)" -eq 0 ]; then
 	SUDO=""
