@@ -53,18 +53,13 @@
 #include <string.h>
 
 #include "bridge.h"
+#include "inflight.h"
 #include "libmq_admin.h"
 
 #define PUBLISH_MAX_WAIT_MS 10000 /* no PubAck by then: nack, publish again */
 #define BACKOFF_MIN_MS      100
 #define BACKOFF_MAX_MS      5000
 #define LOG_EVERY_MS        5000 /* repeated errors: one line at most this often */
-
-/* struct inflight: a published message awaiting its PubAck. */
-struct inflight {
-	uint64_t id; /* lease.id; the slot is free when lease.deliveries is 0 */
-	mq_lease_t lease;
-};
 
 struct export_route {
 	struct route r;
@@ -75,47 +70,15 @@ struct export_route {
 	pthread_t thread;
 	int started;
 
-	pthread_mutex_t mu; /* guards everything below */
-	pthread_cond_t cv;  /* an ack arrived (room in the window) */
-	struct inflight *tab;
-	size_t tabsize; /* power of two, >= 2 * window */
-	unsigned window, outstanding;
-	int closed;             /* the queue is detached: on_ack only frees */
-	int64_t pause_until_ms; /* back off after an error until then */
+	pthread_mutex_t mu;           /* guards everything below */
+	pthread_cond_t cv;            /* an ack arrived (room in the window) */
+	struct inflight_table window; /* published, awaiting the PubAck */
+	int closed;                   /* the queue is detached: on_ack only frees */
+	int64_t pause_until_ms;       /* back off after an error until then */
 	unsigned errors_in_row;
 	int64_t last_log_ms;
 	uint64_t forwarded, duplicates, publish_errors, suppressed;
 };
-
-/* tab_find: the slot of lease id ID, or of the free slot where it would go. */
-static size_t tab_find(struct export_route *e, uint64_t id)
-{
-	size_t mask = e->tabsize - 1;
-	size_t i = (size_t)(id * 0x9e3779b97f4a7c15ull) & mask;
-	while (e->tab[i].lease.deliveries && e->tab[i].id != id)
-		i = (i + 1) & mask;
-	return i;
-}
-
-/* tab_remove: free slot I, moving later entries of its probe run back
- * (linear probing without tombstones: Knuth's algorithm R). */
-static void tab_remove(struct export_route *e, size_t i)
-{
-	size_t mask = e->tabsize - 1, j = i;
-	e->tab[i].lease.deliveries = 0;
-	for (;;) {
-		j = (j + 1) & mask;
-		if (!e->tab[j].lease.deliveries)
-			return;
-		size_t home = (size_t)(e->tab[j].id * 0x9e3779b97f4a7c15ull) & mask;
-		/* Move j to i if its home is not cyclically in (i, j]. */
-		if ((i < j) ? (home <= i || home > j) : (home <= i && home > j)) {
-			e->tab[i] = e->tab[j];
-			e->tab[j].lease.deliveries = 0;
-			i = j;
-		}
-	}
-}
 
 /* route_error: count an error, back off, log it (at most every LOG_EVERY_MS).
  * Called with mu held. */
@@ -174,12 +137,9 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 		return;
 	}
 	uint64_t id = strtoull(strchr(msgid, '-') + 1, NULL, 10);
+	mq_lease_t lease;
 	pthread_mutex_lock(&e->mu);
-	size_t i = tab_find(e, id);
-	if (!e->closed && e->tab[i].lease.deliveries) {
-		mq_lease_t lease = e->tab[i].lease;
-		tab_remove(e, i);
-		e->outstanding--;
+	if (!e->closed && inflight_take(&e->window, id, &lease) == 0) {
 		if (pa) {
 			settle(e, &lease, 1);
 			e->forwarded++;
@@ -213,7 +173,7 @@ static int wait_room(struct export_route *e, natsConnection *nc)
 			return -1;
 		pthread_mutex_lock(&e->mu);
 		int64_t pause = e->pause_until_ms - bridge_now_ms();
-		int full = e->outstanding >= e->window;
+		int full = e->window.count >= e->window.window;
 		if (full) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -252,11 +212,17 @@ static void publish(struct export_route *e, const mq_lease_t *lease, const void 
 	natsStatus s = natsMsg_Create(&m, e->r.subject, NULL, data, (int)len);
 	/* In the table before publishing: the ack may come before we return. */
 	pthread_mutex_lock(&e->mu);
-	size_t i = tab_find(e, lease->id);
-	e->tab[i].id = lease->id;
-	e->tab[i].lease = *lease;
-	e->outstanding++;
+	int put = inflight_put(&e->window, lease); /* wait_room made room */
 	pthread_mutex_unlock(&e->mu);
+	if (put < 0) {
+		bridge_log("export %s: message %s: cannot track it (%s); given back", e->r.queue,
+		           msgid, strerror(errno));
+		natsMsg_Destroy(m);
+		pthread_mutex_lock(&e->mu);
+		settle(e, lease, 0);
+		pthread_mutex_unlock(&e->mu);
+		return;
+	}
 	if (s == NATS_OK) {
 		jsPubOptions po;
 		jsPubOptions_Init(&po);
@@ -269,11 +235,9 @@ static void publish(struct export_route *e, const mq_lease_t *lease, const void 
 		return;
 	char why[512];
 	bridge_nats_error(s, why, sizeof(why));
+	mq_lease_t held;
 	pthread_mutex_lock(&e->mu);
-	i = tab_find(e, lease->id);
-	if (e->tab[i].lease.deliveries) { /* else on_ack has settled it already */
-		tab_remove(e, i);
-		e->outstanding--;
+	if (inflight_take(&e->window, lease->id, &held) == 0) { /* else on_ack settled it */
 		settle(e, lease, 0);
 		e->publish_errors++;
 		route_error(e, "cannot publish message %s (%zu bytes): %s", msgid, len, why);
@@ -315,17 +279,13 @@ struct export_route *export_start(const struct route *r, natsConnection *nc, uns
 	}
 	e->r = *r;
 	e->nc = nc;
-	e->window = window;
-	e->tabsize = 1;
-	while (e->tabsize < 2 * (size_t)window)
-		e->tabsize *= 2;
-	e->tab = calloc(e->tabsize, sizeof(*e->tab));
+	int room = inflight_init(&e->window, window);
 	pthread_mutex_init(&e->mu, NULL);
 	pthread_cond_init(&e->cv, NULL);
-	e->q = e->tab ? mq_attach(r->queue) : NULL;
+	e->q = room == 0 ? mq_attach(r->queue) : NULL;
 	if (!e->q) {
 		bridge_log("export %s -> %s: cannot attach to the queue: %s", r->queue, r->subject,
-		           e->tab ? mq_errdetail() : "out of memory");
+		           room == 0 ? mq_errdetail() : "out of memory");
 		goto fail;
 	}
 	struct mq_inspection in;
@@ -369,12 +329,12 @@ void export_stop(struct export_route *e, int grace_ms)
 	/* Let the publishes in flight be acked; what is left goes back. */
 	int64_t deadline = bridge_now_ms() + grace_ms;
 	pthread_mutex_lock(&e->mu);
-	while (e->outstanding && bridge_now_ms() < deadline) {
+	while (e->window.count && bridge_now_ms() < deadline) {
 		pthread_mutex_unlock(&e->mu);
 		bridge_sleep_raw_ms(10);
 		pthread_mutex_lock(&e->mu);
 	}
-	unsigned left = e->outstanding;
+	unsigned left = e->window.count;
 	e->closed = 1;
 	if (e->q)
 		mq_detach(e->q); /* gives back what is still leased */
@@ -398,6 +358,6 @@ void export_free(struct export_route *e)
 		return;
 	pthread_mutex_destroy(&e->mu);
 	pthread_cond_destroy(&e->cv);
-	free(e->tab);
+	inflight_free(&e->window);
 	free(e);
 }

@@ -215,6 +215,43 @@ static int deliver(struct import_route *m, natsMsg *msg)
 	return 0;
 }
 
+/*
+ * fetch: up to M->batch messages into LIST, waiting at most FETCH_TIMEOUT_MS
+ * when none is available. Returns as natsSubscription_Fetch.
+ *
+ * libnats 3.4.1 (Debian 12) has a heap overflow in its fetch (fixed upstream
+ * by nats.c commit 8099b5c9, "Fix heap buffer overflow in _fetch"): when it
+ * finds k messages already pending in the subscription (late answers to an
+ * earlier request) with batch/2 < k < batch, it asks the server for
+ * batch - k more but keeps collecting until it holds batch - k, past the end
+ * of its batch-sized array. We ask so that this cannot happen: with
+ * messages pending, for exactly min(pending, batch) (pending only grows
+ * under us, so the library finds them all and asks for nothing); with none,
+ * a no-wait request (the server answers at once, with an end marker, so no
+ * late answers follow); with nothing to fetch, a waiting request for one
+ * message (k <= 1 = batch). Late answers can then come only after a request
+ * that timed out on our side (NATS down), and at most that request's batch.
+ */
+static natsStatus fetch(struct import_route *m, natsMsgList *list)
+{
+	int pending = 0;
+	jsFetchRequest req;
+	jsFetchRequest_Init(&req);
+	natsSubscription_GetPending(m->sub, &pending, NULL);
+	req.Batch = pending > 0 && pending < (int)m->batch ? pending : (int)m->batch;
+	req.NoWait = true;
+	req.Expires = (int64_t)FETCH_TIMEOUT_MS * 1000000; /* how long we wait for the answer */
+	natsStatus s = natsSubscription_FetchRequest(list, m->sub, &req);
+	if ((s == NATS_NOT_FOUND || s == NATS_TIMEOUT) && list->Count == 0) {
+		natsMsgList_Destroy(list);
+		jsFetchRequest_Init(&req);
+		req.Batch = 1;
+		req.Expires = (int64_t)FETCH_TIMEOUT_MS * 1000000;
+		s = natsSubscription_FetchRequest(list, m->sub, &req);
+	}
+	return s;
+}
+
 static void *import_thread(void *arg)
 {
 	struct import_route *m = arg;
@@ -222,10 +259,8 @@ static void *import_thread(void *arg)
 	unsigned errors_in_row = 0;
 	while (!atomic_load(&bridge_stopping)) {
 		natsMsgList list = {0};
-		jsErrCode jerr = 0;
-		natsStatus s = natsSubscription_Fetch(&list, m->sub, (int)m->batch,
-		                                      FETCH_TIMEOUT_MS, &jerr);
-		if (s != NATS_OK && s != NATS_TIMEOUT) {
+		natsStatus s = fetch(m, &list);
+		if (s != NATS_OK && s != NATS_TIMEOUT && s != NATS_NOT_FOUND) {
 			char why[512];
 			int64_t now = bridge_now_ms(), wait = 100;
 			for (unsigned i = 0; i < errors_in_row && wait < 5000; i++)

@@ -1,5 +1,4 @@
-/* main.c - mqbridge: local libmq queues <-> NATS JetStream; wires the modules and stops on a
- * signal. */
+/* main.c - mqbridge's main: check the options, connect, start the routes, stop on a signal. */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -15,46 +14,6 @@
  * giving their leases back (they are published again by the next run). */
 #define STOP_GRACE_MS 5000
 
-atomic_int bridge_stopping;
-
-void bridge_log(const char *fmt, ...)
-{
-	char line[2048];
-	int n = snprintf(line, sizeof(line), "mqbridge: ");
-	va_list ap;
-	va_start(ap, fmt);
-	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-	va_end(ap);
-	if (n > (int)sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
-	line[n++] = '\n';
-	ssize_t w = write(STDERR_FILENO, line, (size_t)n);
-	(void)w;
-}
-
-int64_t bridge_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void bridge_sleep_raw_ms(int64_t ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-void bridge_sleep_ms(int64_t ms)
-{
-	while (ms > 0 && !atomic_load(&bridge_stopping)) {
-		int64_t step = ms < 100 ? ms : 100;
-		bridge_sleep_raw_ms(step);
-		ms -= step;
-	}
-}
-
 int main(int argc, char **argv)
 {
 	struct bridge_opts o;
@@ -65,7 +24,8 @@ int main(int argc, char **argv)
 		return rc;
 
 	/* SIGTERM and SIGINT are blocked in every thread (the library's too,
-	 * which inherit this mask) and taken by sigtimedwait below. */
+	 * which inherit this mask) and taken by sigwaitinfo below (and by
+	 * sigtimedwait in conn_open, while it waits to connect). */
 	sigset_t sigs;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);

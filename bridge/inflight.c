@@ -1,0 +1,85 @@
+/* inflight.c - the export window's table of leases awaiting their PubAck (inflight.h). */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "inflight.h"
+
+static size_t home(const struct inflight_table *t, uint64_t id)
+{
+	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & (t->size - 1);
+}
+
+/* find: the slot holding ID, or the free slot where it would go. */
+static size_t find(const struct inflight_table *t, uint64_t id)
+{
+	size_t i = home(t, id);
+	while (t->slots[i].deliveries && t->slots[i].id != id)
+		i = (i + 1) & (t->size - 1);
+	return i;
+}
+
+int inflight_init(struct inflight_table *t, unsigned window)
+{
+	if (window == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	t->size = 2;
+	while (t->size < 2 * (size_t)window)
+		t->size *= 2;
+	t->window = window;
+	t->count = 0;
+	t->slots = calloc(t->size, sizeof(*t->slots));
+	return t->slots ? 0 : -1;
+}
+
+void inflight_free(struct inflight_table *t)
+{
+	free(t->slots);
+	t->slots = NULL;
+}
+
+int inflight_put(struct inflight_table *t, const mq_lease_t *lease)
+{
+	if (lease->deliveries == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (t->count >= t->window) {
+		errno = ENOSPC;
+		return -1;
+	}
+	size_t i = find(t, lease->id);
+	if (t->slots[i].deliveries) {
+		errno = EEXIST;
+		return -1;
+	}
+	t->slots[i] = *lease;
+	t->count++;
+	return 0;
+}
+
+int inflight_take(struct inflight_table *t, uint64_t id, mq_lease_t *out)
+{
+	size_t mask = t->size - 1, i = find(t, id), j = i;
+	if (!t->slots[i].deliveries) {
+		errno = ENOENT;
+		return -1;
+	}
+	*out = t->slots[i];
+	t->slots[i].deliveries = 0;
+	t->count--;
+	/* Knuth's algorithm R: move back each later entry of the probe run whose
+	 * home is not cyclically in (i, j], so no lookup stops at the hole. */
+	for (;;) {
+		j = (j + 1) & mask;
+		if (!t->slots[j].deliveries)
+			return 0;
+		size_t h = home(t, t->slots[j].id);
+		if (i < j ? (h <= i || h > j) : (h <= i && h > j)) {
+			t->slots[i] = t->slots[j];
+			t->slots[j].deliveries = 0;
+			i = j;
+		}
+	}
+}

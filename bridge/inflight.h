@@ -1,0 +1,39 @@
+/* inflight.h - the export window: leases published and awaiting JetStream's ack, by lease id. */
+#ifndef MQBRIDGE_INFLIGHT_H
+#define MQBRIDGE_INFLIGHT_H
+
+/*
+ * An open-addressed hash table (linear probing, deletion without tombstones)
+ * of at most `window` leases, sized to a power of two at least twice that, so
+ * a lookup stays short however the ids fall. Not thread-safe: export.c holds
+ * its route's mutex around every call. A slot is free when its lease's
+ * deliveries is 0 (libmq never hands out a lease with 0 deliveries).
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "libmq.h"
+
+struct inflight_table {
+	mq_lease_t *slots;
+	size_t size;     /* power of two */
+	unsigned window; /* most entries held */
+	unsigned count;  /* entries held */
+};
+
+/* inflight_init: an empty table for up to WINDOW (>= 1) leases. Returns 0, or
+ * -1 with errno ENOMEM or EINVAL. */
+int inflight_init(struct inflight_table *t, unsigned window);
+
+/* inflight_free: release T's memory. */
+void inflight_free(struct inflight_table *t);
+
+/* inflight_put: hold a copy of LEASE. Returns 0, or -1 with errno: ENOSPC the
+ * window is full; EEXIST a lease of the same id is held; EINVAL deliveries 0. */
+int inflight_put(struct inflight_table *t, const mq_lease_t *lease);
+
+/* inflight_take: remove the lease of id ID into *OUT. Returns 0, or -1 with
+ * errno ENOENT if none is held. */
+int inflight_take(struct inflight_table *t, uint64_t id, mq_lease_t *out);
+
+#endif /* MQBRIDGE_INFLIGHT_H */
