@@ -133,6 +133,12 @@ struct import_route *import_start(const struct route *r, natsConnection *nc, con
 void import_stop(struct import_route *m);
 void import_free(struct import_route *m);
 
+/* import_fetch: up to BATCH messages of the pull subscription SUB into LIST,
+ * waiting at most about a second when none is available; asked so that
+ * libnats 3.4.1's fetch cannot overflow (import.c). Returns
+ * natsSubscription_Fetch's statuses (NATS_NOT_FOUND, NATS_TIMEOUT: none). */
+natsStatus import_fetch(natsSubscription *sub, unsigned batch, natsMsgList *list);
+
 /* import_consumer_name: the durable consumer's name for SUBJECT=QUEUE into
  * OUT: letters, digits, '_' and '-' only, stable across runs. */
 void import_consumer_name(const char *subject, const char *queue, char *out, size_t len);

@@ -216,7 +216,7 @@ static int deliver(struct import_route *m, natsMsg *msg)
 }
 
 /*
- * fetch: up to M->batch messages into LIST, waiting at most FETCH_TIMEOUT_MS
+ * import_fetch: up to BATCH messages of SUB into LIST, waiting at most FETCH_TIMEOUT_MS
  * when none is available. Returns as natsSubscription_Fetch.
  *
  * libnats 3.4.1 (Debian 12) has a heap overflow in its fetch (fixed upstream
@@ -232,22 +232,22 @@ static int deliver(struct import_route *m, natsMsg *msg)
  * message (k <= 1 = batch). Late answers can then come only after a request
  * that timed out on our side (NATS down), and at most that request's batch.
  */
-static natsStatus fetch(struct import_route *m, natsMsgList *list)
+natsStatus import_fetch(natsSubscription *sub, unsigned batch, natsMsgList *list)
 {
 	int pending = 0;
 	jsFetchRequest req;
 	jsFetchRequest_Init(&req);
-	natsSubscription_GetPending(m->sub, &pending, NULL);
-	req.Batch = pending > 0 && pending < (int)m->batch ? pending : (int)m->batch;
+	natsSubscription_GetPending(sub, &pending, NULL);
+	req.Batch = pending > 0 && pending < (int)batch ? pending : (int)batch;
 	req.NoWait = true;
 	req.Expires = (int64_t)FETCH_TIMEOUT_MS * 1000000; /* how long we wait for the answer */
-	natsStatus s = natsSubscription_FetchRequest(list, m->sub, &req);
+	natsStatus s = natsSubscription_FetchRequest(list, sub, &req);
 	if ((s == NATS_NOT_FOUND || s == NATS_TIMEOUT) && list->Count == 0) {
 		natsMsgList_Destroy(list);
 		jsFetchRequest_Init(&req);
 		req.Batch = 1;
 		req.Expires = (int64_t)FETCH_TIMEOUT_MS * 1000000;
-		s = natsSubscription_FetchRequest(list, m->sub, &req);
+		s = natsSubscription_FetchRequest(list, sub, &req);
 	}
 	return s;
 }
@@ -259,7 +259,7 @@ static void *import_thread(void *arg)
 	unsigned errors_in_row = 0;
 	while (!atomic_load(&bridge_stopping)) {
 		natsMsgList list = {0};
-		natsStatus s = fetch(m, &list);
+		natsStatus s = import_fetch(m->sub, m->batch, &list);
 		if (s != NATS_OK && s != NATS_TIMEOUT && s != NATS_NOT_FOUND) {
 			char why[512];
 			int64_t now = bridge_now_ms(), wait = 100;

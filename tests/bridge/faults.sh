@@ -19,26 +19,12 @@ fi
 BRIDGE=$(realpath "$3")
 # shellcheck source=../broker/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../broker/common.sh" "$1" "$2"
+# shellcheck source=nats.sh
+. "$(dirname "${BASH_SOURCE[0]}")/nats.sh"
 SAY_PASS=pass
 [ -z "${MQ_KEEP_LOGS:-}" ] || CLEANUPS+=("mkdir -p '$MQ_KEEP_LOGS' && cp '$TMP'/*.log '$MQ_KEEP_LOGS'")
 
 QA="$Q-a" QB="$Q-b" QS="$Q-small" SUBJ="f.$$" STREAM="MQBF$$"
-
-free_port() {
-	"$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# stream_msgs: the messages stream $STREAM holds (nats-server's /jsz).
-stream_msgs() {
-	curl -sS --max-time 5 "http://127.0.0.1:$MPORT/jsz?streams=true" 2>/dev/null |
-		"$PYTHON" -c '
-import json, sys
-d = json.load(sys.stdin)
-for a in d.get("account_details", []):
-    for s in a.get("stream_detail", []):
-        if s["name"] == sys.argv[1]:
-            print(s["state"]["messages"])' "$STREAM"
-}
 
 # bridge_rc WANT TEXT ARGS...: mqbridge ARGS exits at once with WANT, saying TEXT.
 bridge_rc() {
@@ -60,23 +46,6 @@ cpu_ticks() {
 	echo $((${12} + ${13}))
 }
 
-start_nats() {
-	run_bg NATS nats-server -js -a 127.0.0.1 -p "$NPORT" -m "$MPORT" -sd "$TMP/js" \
-		2>>"$TMP/nats.log" >&2
-	wait_until 20 curl -sf --max-time 2 -o /dev/null "http://127.0.0.1:$MPORT/healthz" ||
-		fail "nats-server did not come up on port $NPORT within 20 s: $(cat "$TMP/nats.log")"
-}
-
-start_bridge() {
-	local var=$1 log=$2
-	shift 2
-	run_bg "$var" "$BRIDGE" --nats "nats://127.0.0.1:$NPORT" --stream "$STREAM" "$@" 2>>"$log"
-	wait_until 20 grep -q '^mqbridge: running ' "$log" ||
-		fail "mqbridge $* did not start within 20 s: $(cat "$log")"
-}
-
-NPORT=$(free_port)
-MPORT=$(free_port)
 N="--nats nats://127.0.0.1:$NPORT"
 
 # ---- bad input: exit 2, what is wrong, nothing started -----------------------
@@ -142,7 +111,6 @@ expect_log "$TMP/unreach.log" "stopping on Terminated before connecting"
 echo "NATS unreachable: $TRIES attempts in ~3 s, $((T1 - T0)) CPU ticks, SIGTERM exits 0" >&3
 
 # ---- oversized import: terminated, counted, the others go on -----------------
-mkdir "$TMP/js"
 start_nats
 cat >"$TMP/bridge.conf" <<EOF
 # routes for both directions, from a config file
@@ -171,7 +139,7 @@ wait_exit "$BPID_B" 10
 expect_log "$TMP/bridge-b.log" "3 oversized terminated"
 
 # ---- nats-server killed -9 and restarted under load ---------------------------
-BEFORE=$(stream_msgs)
+BEFORE=$(stream_msgs "$STREAM")
 start_bridge BPID_B "$TMP/bridge-b2.log" --import "$SUBJ=$QB"
 # The 13 messages above are in the stream too: a new consumer starts at the
 # beginning, so B's queue gets them first (producer 0).
@@ -189,12 +157,12 @@ wait_exit "$PPID_" 30
 SENT=$(cat "$TMP/sent")
 WANT=$((BEFORE + SENT))
 echo "nats-server killed -9 and restarted while $SENT messages were sent" >&3
-wait_until 60 eval '[ "$(stream_msgs)" -ge "$WANT" ] 2>/dev/null' ||
-	fail "the stream holds $(stream_msgs) messages, want $WANT: $(cat "$TMP/bridge-a.log")"
+wait_until 60 eval '[ "$(stream_msgs "$STREAM")" -ge "$WANT" ] 2>/dev/null' ||
+	fail "the stream holds $(stream_msgs "$STREAM") messages, want $WANT: $(cat "$TMP/bridge-a.log")"
 wait_until 60 eval '[ "$(cat "$TMP/recv.count" 2>/dev/null)" -ge "$WANT" ] 2>/dev/null' ||
 	fail "queue B received $(cat "$TMP/recv.count") of $WANT in 60 s: $(cat "$TMP/bridge-b2.log")"
 sleep 1
-[ "$(stream_msgs)" -eq "$WANT" ] || fail "the stream holds $(stream_msgs) messages, want exactly $WANT"
+[ "$(stream_msgs "$STREAM")" -eq "$WANT" ] || fail "the stream holds $(stream_msgs "$STREAM") messages, want exactly $WANT"
 for pid in "$BPID_A" "$BPID_B"; do
 	kill -TERM "$pid"
 	wait_exit "$pid" 15

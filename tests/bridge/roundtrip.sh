@@ -22,46 +22,15 @@ fi
 BRIDGE=$(realpath "$3")
 # shellcheck source=../broker/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../broker/common.sh" "$1" "$2"
+# shellcheck source=nats.sh
+. "$(dirname "${BASH_SOURCE[0]}")/nats.sh"
 SAY_PASS=pass # the trap says "PASS: roundtrip" when the script succeeds
 # MQ_KEEP_LOGS=DIR: copy the logs (bridges, nats-server, broker) there at the end.
 [ -z "${MQ_KEEP_LOGS:-}" ] || CLEANUPS+=("mkdir -p '$MQ_KEEP_LOGS' && cp '$TMP'/*.log '$MQ_KEEP_LOGS'")
 
 QA="$Q-a" QB="$Q-b" SUBJ="t.$$" STREAM="MQBT$$"
 
-# free_port: a loopback TCP port nobody listens on now.
-free_port() {
-	"$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# stream_msgs: the number of messages stream $STREAM holds (nats-server's
-# monitoring endpoint /jsz), or nothing if it cannot be read.
-stream_msgs() {
-	curl -sS --max-time 5 "http://127.0.0.1:$MPORT/jsz?streams=true" 2>/dev/null |
-		"$PYTHON" -c '
-import json, sys
-d = json.load(sys.stdin)
-for a in d.get("account_details", []):
-    for s in a.get("stream_detail", []):
-        if s["name"] == sys.argv[1]:
-            print(s["state"]["messages"])' "$STREAM"
-}
-
-# start_bridge VAR LOG ARGS...: run mqbridge ARGS (pid in VAR, stderr in LOG)
-# and wait until it runs all its routes.
-start_bridge() {
-	local var=$1 log=$2
-	shift 2
-	run_bg "$var" "$BRIDGE" --nats "nats://127.0.0.1:$NPORT" --stream "$STREAM" "$@" 2>>"$log"
-	wait_until 20 grep -q '^mqbridge: running ' "$log" ||
-		fail "mqbridge $* did not start within 20 s: $(cat "$log")"
-}
-
-NPORT=$(free_port)
-MPORT=$(free_port)
-mkdir "$TMP/js"
-run_bg NATS nats-server -js -a 127.0.0.1 -p "$NPORT" -m "$MPORT" -sd "$TMP/js" 2>"$TMP/nats.log" >&2
-wait_until 20 curl -sf --max-time 2 -o /dev/null "http://127.0.0.1:$MPORT/healthz" ||
-	fail "nats-server did not come up on port $NPORT within 20 s: $(cat "$TMP/nats.log")"
+start_nats
 
 start_broker "$TMP/broker.log" --listen 127.0.0.1:0 --queue "$QA:1024:512" --queue "$QB:1024:512"
 
@@ -77,19 +46,19 @@ run_bg SPID "$MQLOAD" send "$QA" "$N" --size 200 --timeout 20000 2>"$TMP/send.er
 
 # Kill the exporting bridge with publishes in flight, once the stream holds
 # a quarter of the messages, and start it again.
-wait_until 30 eval '[ "$(stream_msgs)" -ge $((N / 4)) ] 2>/dev/null' ||
-	fail "the stream holds $(stream_msgs) messages after 30 s (want >= $((N / 4))): $(cat "$TMP/bridge-a.log")"
+wait_until 30 eval '[ "$(stream_msgs "$STREAM")" -ge $((N / 4)) ] 2>/dev/null' ||
+	fail "the stream holds $(stream_msgs "$STREAM") messages after 30 s (want >= $((N / 4))): $(cat "$TMP/bridge-a.log")"
 kill -KILL "$BPID_A"
 wait_exit "$BPID_A" 5
-AT=$(stream_msgs)
+AT=$(stream_msgs "$STREAM")
 [ "$AT" -lt "$N" ] || fail "bridge A was killed after the stream had all $N messages: not mid-stream"
 echo "killed bridge A (kill -9) with $AT messages in the stream" >&3
 start_bridge BPID_A "$TMP/bridge-a.log" --export "$QA=$SUBJ"
 
 wait_exit "$SPID" 60
 [ "$RC" -eq 0 ] || fail "mqload send exited with status $RC: $(cat "$TMP/send.err")"
-wait_until 60 eval '[ "$(stream_msgs)" = "$N" ]' ||
-	fail "the stream holds $(stream_msgs) messages, want exactly $N: $(cat "$TMP/bridge-a.log")"
+wait_until 60 eval '[ "$(stream_msgs "$STREAM")" = "$N" ]' ||
+	fail "the stream holds $(stream_msgs "$STREAM") messages, want exactly $N: $(cat "$TMP/bridge-a.log")"
 wait_until 60 eval '[ "$(cat "$TMP/recv.count" 2>/dev/null)" -ge "$N" ] 2>/dev/null' ||
 	fail "queue B received $(cat "$TMP/recv.count") of $N messages in 60 s: $(cat "$TMP/bridge-b.log")"
 
@@ -115,7 +84,7 @@ print(f"received {sum(seen.values())}, distinct {len(seen)}, lost {len(lost)}, "
       f"duplicates {dups}, foreign {len(extra)}", file=sys.stderr)
 sys.exit(1 if lost or extra or dups else 0)
 EOF
-[ "$(stream_msgs)" = "$N" ] || fail "the stream holds $(stream_msgs) messages at the end, want $N"
+[ "$(stream_msgs "$STREAM")" = "$N" ] || fail "the stream holds $(stream_msgs "$STREAM") messages at the end, want $N"
 expect_log "$TMP/bridge-a.log" "mqbridge: stopping on Terminated"
 grep '^mqbridge: export .*stopped' "$TMP/bridge-a.log" >&3
 grep '^mqbridge: import .*stopped' "$TMP/bridge-b.log" >&3

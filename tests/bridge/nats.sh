@@ -1,0 +1,55 @@
+# nats.sh - helpers sourced by the mqbridge tests (tests/bridge/*.sh); not a test.
+# shellcheck shell=bash
+#
+# Sourced after test_scaffold (../lib.sh), whose trap kills what start_nats
+# starts (start_bridge needs run_bg, from ../broker/common.sh). Sets NPORT (clients) and MPORT (monitoring): free loopback ports.
+
+# need_nats: exit 77 (skipped) with a note when nats-server is not installed.
+need_nats() {
+	if ! command -v nats-server >/dev/null; then
+		echo "SKIP: $TEST: nats-server is not installed (Debian: apt-get install nats-server)"
+		exit 77
+	fi
+}
+
+# free_port: a loopback TCP port nobody listens on now.
+free_port() {
+	"$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+NPORT=$(free_port)
+MPORT=$(free_port)
+
+# start_nats: nats-server -js on NPORT (monitoring on MPORT) with its store in
+# $TMP/js (kept across restarts), log in $TMP/nats.log; waits until it is up.
+# Sets NATS (its pid).
+start_nats() {
+	mkdir -p "$TMP/js"
+	nats-server -js -a 127.0.0.1 -p "$NPORT" -m "$MPORT" -sd "$TMP/js" >>"$TMP/nats.log" 2>&1 &
+	NATS=$!
+	PIDS+=("$NATS") # the trap kills it
+	wait_until 20 curl -sf --max-time 2 -o /dev/null "http://127.0.0.1:$MPORT/healthz" ||
+		fail "nats-server did not come up on port $NPORT within 20 s: $(cat "$TMP/nats.log")"
+}
+
+# stream_msgs NAME: the messages stream NAME holds (nats-server's /jsz), or
+# nothing if it cannot be read.
+stream_msgs() {
+	curl -sS --max-time 5 "http://127.0.0.1:$MPORT/jsz?streams=true" 2>/dev/null |
+		"$PYTHON" -c '
+import json, sys
+d = json.load(sys.stdin)
+for a in d.get("account_details", []):
+    for s in a.get("stream_detail", []):
+        if s["name"] == sys.argv[1]:
+            print(s["state"]["messages"])' "$1"
+}
+
+# start_bridge VAR LOG ARGS...: run $BRIDGE --nats (ours) --stream $STREAM ARGS
+# (pid in VAR, stderr appended to LOG) and wait until it runs all its routes.
+start_bridge() {
+	local var=$1 log=$2
+	shift 2
+	run_bg "$var" "$BRIDGE" --nats "nats://127.0.0.1:$NPORT" --stream "$STREAM" "$@" 2>>"$log"
+	wait_until 20 grep -q '^mqbridge: running ' "$log" ||
+		fail "mqbridge $* did not start within 20 s: $(cat "$log")"
+}
