@@ -84,8 +84,8 @@ void bridge_sleep_raw_ms(int64_t ms);
  * retrying with back-off (logging each failure) until it works or a signal
  * in SIGS (blocked in every thread) arrives. Once connected the library
  * reconnects by itself, with back-off, forever; disconnections and
- * reconnections are logged. Returns the connection, or NULL (stopping, or a
- * setting that cannot work, logged).
+ * reconnections are logged. Returns the connection, or NULL (stopping, or
+ * logged: a setting that cannot work, credentials the server refuses).
  */
 natsConnection *conn_open(const struct bridge_opts *o, const void *sigs);
 

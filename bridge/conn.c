@@ -144,9 +144,19 @@ natsConnection *conn_open(const struct bridge_opts *o, const void *sigs)
 		natsStatus s = natsConnection_Connect(&nc, no);
 		if (s == NATS_OK)
 			break;
+		/* Credentials are read once: refused, they never get better. A
+		 * server that cannot be reached may come up: that is retried. */
+		if (s == NATS_CONNECTION_AUTH_FAILED || s == NATS_NOT_PERMITTED) {
+			bridge_log("NATS %s: the server refused our credentials: %s (check %s)",
+			           o->nats_url, bridge_nats_error(s, why, sizeof(why)),
+			           o->creds[0]  ? "--creds"
+			           : o->user[0] ? "--user and --password"
+			                        : "whether the server wants --user/--password "
+			                          "or --creds");
+			natsOptions_Destroy(no);
+			return NULL;
+		}
 		int64_t wait = backoff_ms(attempt);
-		/* Bad credentials do not get better by retrying often: at most
-		 * every 5 s, said each time (the operator is fixing them). */
 		bridge_log("NATS %s: cannot connect: %s; retrying in %lld ms", o->nats_url,
 		           bridge_nats_error(s, why, sizeof(why)), (long long)wait);
 		struct timespec ts = {wait / 1000, (wait % 1000) * 1000000L};

@@ -110,6 +110,25 @@ wait_exit "$UPID" 5
 expect_log "$TMP/unreach.log" "stopping on Terminated before connecting"
 echo "NATS unreachable: $TRIES attempts in ~3 s, $((T1 - T0)) CPU ticks, SIGTERM exits 0" >&3
 
+# ---- credentials refused, JetStream missing: exit 1 with the reason ----------
+APORT=$(free_port)
+nats-server -a 127.0.0.1 -p "$APORT" --user alice --pass secret >"$TMP/nats-auth.log" 2>&1 &
+AUTH_NATS=$!
+PIDS+=("$AUTH_NATS")
+wait_until 20 grep -q "Server is ready" "$TMP/nats-auth.log" ||
+	fail "nats-server --user did not come up: $(cat "$TMP/nats-auth.log")"
+bridge_rc 1 "the server refused our credentials" --nats "nats://127.0.0.1:$APORT" \
+	--user alice --password wrong --export "$QA=$SUBJ"
+expect_log "$TMP/err" "check --user and --password"
+bridge_rc 1 "check whether the server wants --user/--password or --creds" \
+	--nats "nats://127.0.0.1:$APORT" --export "$QA=$SUBJ"
+# The right ones get in; that server has no JetStream (no -js): exit 1, saying so.
+bridge_rc 1 "is JetStream enabled on the server (nats-server -js)?" \
+	--nats "nats://127.0.0.1:$APORT" --user alice --password secret --export "$QA=$SUBJ"
+kill -TERM "$AUTH_NATS"
+wait_exit "$AUTH_NATS" 10
+echo "bad credentials and no JetStream: exit 1, each with its reason" >&3
+
 # ---- oversized import: terminated, counted, the others go on -----------------
 start_nats
 cat >"$TMP/bridge.conf" <<EOF
