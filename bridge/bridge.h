@@ -51,8 +51,9 @@ struct bridge_opts {
 	char tls_ca[1024];
 	struct route routes[BRIDGE_ROUTES_MAX];
 	unsigned nroutes;
-	unsigned window; /* export: publishes awaiting JetStream's ack, per route */
-	unsigned batch;  /* import: messages per fetch */
+	unsigned window;     /* export: publishes awaiting JetStream's ack, per route */
+	unsigned batch;      /* import: messages per fetch */
+	unsigned ack_wait_s; /* import: AckWait of the consumers we create */
 };
 
 /*
@@ -123,13 +124,13 @@ void export_free(struct export_route *e);
 
 /*
  * import_start: attach to R's queue, create (or reuse) the durable pull
- * consumer of R's subject on STREAM, and start its thread, fetching BATCH
- * messages at a time. import_stop: join (the thread ends within about a
- * second of bridge_stopping) and detach; import_free: free M (after
+ * consumer of R's subject on STREAM (AckWait ACK_WAIT_S if we create it),
+ * and start its thread, fetching BATCH messages at a time. import_stop: join (the thread ends
+ * within about a second of bridge_stopping) and detach; import_free: free M (after
  * nats_CloseAndWait). import_start returns NULL after logging why.
  */
 struct import_route *import_start(const struct route *r, natsConnection *nc, const char *stream,
-                                  unsigned batch);
+                                  unsigned batch, unsigned ack_wait_s);
 void import_stop(struct import_route *m);
 void import_free(struct import_route *m);
 

@@ -7,7 +7,8 @@
  * id "<queue_id>-<lease.id>" (queue_id: 16 hex digits, the random identity of
  * this creation of the queue, from mq_inspect; lease.id: the message's id,
  * unique for the queue's life and the same on every delivery), and keeps at
- * most `window` publishes awaiting their ack in a table keyed by lease id.
+ * most `window` publishes awaiting their ack in a table keyed by lease id
+ * (inflight.c).
  * The library calls on_ack (in its own thread) for each: a positive PubAck
  * acks the lease (mq_ack); an error or a timeout (MaxWait) nacks it (mq_nack),
  * so it is delivered again, ahead of newer messages, and published again
@@ -44,13 +45,13 @@
  *    still leased), `closed` makes a late on_ack touch nothing.
  */
 #include <errno.h>
-#include <stdarg.h>
-#include <time.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bridge.h"
 #include "inflight.h"

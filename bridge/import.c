@@ -6,7 +6,7 @@
  *  - Nothing is lost: a message is acked to JetStream (natsMsg_Ack) only
  *    after mq_send returned 0, i.e. the message is whole in the queue
  *    (DESIGN.md, promise 2). Killed before the ack, or the ack lost on the
- *    way, JetStream delivers it again after AckWait (30 s): to this bridge
+ *    way, JetStream delivers it again after AckWait (--ack-wait, 30 s): to this bridge
  *    restarted, under the same durable consumer, which remembers what was
  *    acked.
  *  - Duplicates, within one run: JetStream delivers a message again when
@@ -44,8 +44,6 @@
 
 #include "bridge.h"
 
-#define ACK_WAIT_S       30
-#define IN_PROGRESS_MS   10000 /* well under ACK_WAIT_S */
 #define FETCH_TIMEOUT_MS 1000
 #define LOG_EVERY_MS     5000
 #define SEEN_SLOTS       32768 /* stream sequences remembered (power of two) */
@@ -64,6 +62,8 @@ struct import_route {
 	natsSubscription *sub;
 	char consumer[128];
 	unsigned batch;
+	unsigned ack_wait_s;    /* for a consumer we create */
+	int64_t in_progress_ms; /* a third of the consumer's AckWait */
 	pthread_t thread;
 	int started;
 	struct seen *seen; /* SEEN_SLOTS, indexed by seq */
@@ -114,7 +114,7 @@ static int ensure_consumer(struct import_route *m, const char *stream)
 		cc.AckPolicy = js_AckExplicit;
 		cc.DeliverPolicy = js_DeliverAll;
 		cc.FilterSubject = m->r.subject;
-		cc.AckWait = (int64_t)ACK_WAIT_S * 1000000000LL;
+		cc.AckWait = (int64_t)m->ack_wait_s * 1000000000LL;
 		s = js_AddConsumer(&ci, m->js, stream, &cc, NULL, &jerr);
 		if (s != NATS_OK) {
 			bridge_log("import %s -> %s: cannot create consumer %s on stream %s: %s "
@@ -136,6 +136,10 @@ static int ensure_consumer(struct import_route *m, const char *stream)
 		           " messages pending)",
 		           m->r.subject, m->r.queue, m->consumer, ci->NumPending);
 	}
+	/* While the queue is full, say "in progress" well before AckWait. */
+	m->in_progress_ms = ci->Config->AckWait / 3000000;
+	if (m->in_progress_ms < 100)
+		m->in_progress_ms = 100;
 	jsConsumerInfo_Destroy(ci);
 	jsSubOptions so;
 	jsSubOptions_Init(&so);
@@ -183,7 +187,7 @@ static int deliver(struct import_route *m, natsMsg *msg)
 		*slot = (struct seen){seq, ts};
 		return 0;
 	}
-	int64_t progress_at = bridge_now_ms() + IN_PROGRESS_MS;
+	int64_t progress_at = bridge_now_ms() + m->in_progress_ms;
 	int said_full = 0;
 	for (;;) {
 		if (mq_send(m->q, data, (size_t)len, 200) == 0)
@@ -205,7 +209,7 @@ static int deliver(struct import_route *m, natsMsg *msg)
 		}
 		if (bridge_now_ms() >= progress_at) {
 			natsMsg_InProgress(msg, NULL);
-			progress_at = bridge_now_ms() + IN_PROGRESS_MS;
+			progress_at = bridge_now_ms() + m->in_progress_ms;
 		}
 	}
 	*slot = (struct seen){seq, ts};
@@ -294,7 +298,7 @@ static void *import_thread(void *arg)
 }
 
 struct import_route *import_start(const struct route *r, natsConnection *nc, const char *stream,
-                                  unsigned batch)
+                                  unsigned batch, unsigned ack_wait_s)
 {
 	struct import_route *m = calloc(1, sizeof(*m));
 	if (!m) {
@@ -303,6 +307,7 @@ struct import_route *import_start(const struct route *r, natsConnection *nc, con
 	}
 	m->r = *r;
 	m->batch = batch;
+	m->ack_wait_s = ack_wait_s;
 	import_consumer_name(r->subject, r->queue, m->consumer, sizeof(m->consumer));
 	m->seen = calloc(SEEN_SLOTS, sizeof(*m->seen));
 	m->q = m->seen ? mq_attach(r->queue) : NULL;

@@ -68,7 +68,7 @@ int main(int argc, char **argv)
 		if (r->dir == ROUTE_EXPORT)
 			ex[i] = export_start(r, nc, o.window);
 		else
-			im[i] = import_start(r, nc, o.stream, o.batch);
+			im[i] = import_start(r, nc, o.stream, o.batch, o.ack_wait_s);
 		if (!ex[i] && !im[i])
 			rc = BRIDGE_EXIT_ERROR;
 	}

@@ -12,7 +12,7 @@ static const char usage_text[] =
         "Usage: mqbridge --nats URL [--stream NAME] [--listen ADDR:PORT]\n"
         "                [--export QUEUE=SUBJECT]... [--import SUBJECT=QUEUE]...\n"
         "                [--config FILE] [--creds FILE | --user U --password P] [--tls-ca FILE]\n"
-        "                [--window N] [--batch N]\n"
+        "                [--window N] [--batch N] [--ack-wait SECONDS]\n"
         "Carry messages between local libmq queues and NATS JetStream.\n"
         "\n"
         "  --nats URL              NATS server(s): nats://HOST:PORT or tls://HOST:PORT,\n"
@@ -37,6 +37,9 @@ static const char usage_text[] =
         "  --window N              export: publishes awaiting JetStream's ack per route\n"
         "                          (1..65536, default 256)\n"
         "  --batch N               import: messages per fetch (1..1024, default 64)\n"
+        "  --ack-wait SECONDS      import: how long JetStream waits for our ack before it\n"
+        "                          delivers again, for consumers we create (1..3600,\n"
+        "                          default 30; an existing consumer keeps its own)\n"
         "  --help                  this text\n"
         "\n"
         "Exit status: 0 stopped by SIGTERM/SIGINT; 1 a queue, NATS or the stream could not\n"
@@ -242,6 +245,9 @@ static int set_option(struct bridge_opts *o, const char *name, const char *value
 	} else if (!strcmp(name, "window")) {
 		if (parse_uint(value, 1, 65536, &o->window))
 			return bad("--window '%s': want 1..65536", value);
+	} else if (!strcmp(name, "ack-wait")) {
+		if (parse_uint(value, 1, 3600, &o->ack_wait_s))
+			return bad("--ack-wait '%s': want 1..3600 seconds", value);
 	} else if (!strcmp(name, "batch")) {
 		if (parse_uint(value, 1, 1024, &o->batch))
 			return bad("--batch '%s': want 1..1024", value);
@@ -317,6 +323,7 @@ int bridge_parse_args(struct bridge_opts *o, int argc, char **argv)
 	strcpy(o->listen, BRIDGE_DEFAULT_LISTEN);
 	o->window = 256;
 	o->batch = 64;
+	o->ack_wait_s = 30;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {

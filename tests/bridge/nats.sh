@@ -45,11 +45,13 @@ for a in d.get("account_details", []):
 }
 
 # start_bridge VAR LOG ARGS...: run $BRIDGE --nats (ours) --stream $STREAM ARGS
-# (pid in VAR, stderr appended to LOG) and wait until it runs all its routes.
+# (pid in VAR, stderr appended to LOG) and wait until it runs all its routes
+# (a new "running" line in LOG).
 start_bridge() {
-	local var=$1 log=$2
+	local var=$1 log=$2 before
 	shift 2
+	before=$(grep -c '^mqbridge: running ' "$log" 2>/dev/null)
 	run_bg "$var" "$BRIDGE" --nats "nats://127.0.0.1:$NPORT" --stream "$STREAM" "$@" 2>>"$log"
-	wait_until 20 grep -q '^mqbridge: running ' "$log" ||
+	wait_until 20 eval '[ "$(grep -c "^mqbridge: running " "$log")" -gt "${before:-0}" ]' ||
 		fail "mqbridge $* did not start within 20 s: $(cat "$log")"
 }
