@@ -51,7 +51,7 @@ N="--nats nats://127.0.0.1:$NPORT"
 # ---- bad input: exit 2, what is wrong, nothing started -----------------------
 bridge_rc 0 "--export QUEUE=SUBJECT" --help
 for opt in --nats --stream --listen --export --import --config --creds --user --password \
-	--tls-ca --window --batch; do
+	--tls-ca --window --batch --ack-wait; do
 	grep -qF -- "$opt" "$TMP/out" || fail "--help does not mention $opt"
 done
 # shellcheck disable=SC2086
@@ -80,6 +80,7 @@ done
 	bridge_rc 2 "--creds and --user/--password" $N --creds "$TMP/creds" --user u --password p \
 		--export /qa=a
 	bridge_rc 2 "--window '0': want 1..65536" $N --window 0 --export /qa=a
+	bridge_rc 2 "--ack-wait '0': want 1..3600 seconds" $N --ack-wait 0 --import a=/qa
 	bridge_rc 2 "unknown option 'bogus'" $N --bogus 1 --export /qa=a
 	bridge_rc 2 "option --export needs a value" $N --export
 	bridge_rc 2 "--config $TMP/none: cannot open it" --config "$TMP/none"
@@ -157,11 +158,27 @@ wait_exit "$BPID_B" 10
 [ "$RC" -eq 0 ] || fail "bridge B exited with $RC on SIGTERM"
 expect_log "$TMP/bridge-b.log" "3 oversized terminated"
 
+# ---- the local queue full: import waits, JetStream keeps the messages --------
+# Queue $QS holds 64; 300 messages come while nobody receives from it.
+start_bridge BPID_C "$TMP/bridge-c.log" --import "$SUBJ=$QS"
+expect_log "$TMP/bridge-c.log" "resuming durable consumer"
+mqload_ok send "$QA" 300 --size 40 --id 2
+wait_until 20 grep -q "the queue is full; waiting" "$TMP/bridge-c.log" ||
+	fail "bridge C did not wait for room in $QS: $(cat "$TMP/bridge-c.log")"
+sleep 2
+mqload_ok recv "$QS" 300 --timeout 10000 --log "$TMP/full.log"
+[ "$(awk '$1 == 2 {print $2}' "$TMP/full.log" | sort -n | uniq | wc -l)" -eq 300 ] ||
+	fail "queue $QS got $(wc -l <"$TMP/full.log") messages of producer 2, want 300 once each"
+kill -TERM "$BPID_C"
+wait_exit "$BPID_C" 10
+[ "$RC" -eq 0 ] || fail "bridge C exited with $RC on SIGTERM"
+echo "queue full: the import waited, all 300 arrived once and in order" >&3
+
 # ---- nats-server killed -9 and restarted under load ---------------------------
 BEFORE=$(stream_msgs "$STREAM")
 start_bridge BPID_B "$TMP/bridge-b2.log" --import "$SUBJ=$QB"
-# The 13 messages above are in the stream too: a new consumer starts at the
-# beginning, so B's queue gets them first (producer 0).
+# The 313 messages above are in the stream too: a new consumer starts at the
+# beginning, so B's queue gets them first (producers 0 and 2).
 run_bg CPID "$MQLOAD" consume "$QB" --log "$TMP/recv.log" --count "$TMP/recv.count" \
 	--seconds 110 --any-order 2>"$TMP/consume.err"
 run_bg PPID_ "$MQLOAD" produce "$QA" --id 1 --confirm "$TMP/sent" --rate 2000 --seconds 5 \
@@ -198,7 +215,7 @@ import sys
 from collections import Counter
 seen = Counter(tuple(map(int, l.split()[:2])) for l in open(sys.argv[1]))
 n = int(sys.argv[2])
-want = {(1, s) for s in range(n)} | {(0, s) for s in range(13)}
+want = {(1, s) for s in range(n)} | {(0, s) for s in range(13)} | {(2, s) for s in range(300)}
 lost = want - set(seen)
 extra = set(seen) - want
 dups = sum(c - 1 for c in seen.values())
