@@ -296,6 +296,15 @@ struct export_route *export_start(const struct route *r, natsConnection *nc, uns
 		goto fail;
 	}
 	e->queue_id = in.queue_id;
+	/* A message the server cannot take stays leased and is retried, backing
+	 * off, for ever (it is never dropped): say so now rather than then. The
+	 * headers (the message id) take about 60 bytes of max_payload. */
+	int64_t max_payload = natsConnection_GetMaxPayload(nc);
+	if (max_payload > 0 && in.max_msg_size + 64 > (uint64_t)max_payload)
+		bridge_log("export %s -> %s: warning: the queue takes messages of up to %" PRIu64
+		           " bytes, the NATS server at most %lld (max_payload): a larger message "
+		           "would stop this route until max_payload is raised",
+		           r->queue, r->subject, in.max_msg_size, (long long)max_payload);
 	jsOptions jo;
 	jsOptions_Init(&jo);
 	jo.PublishAsync.AckHandler = on_ack;

@@ -1,5 +1,5 @@
 #!/bin/bash
-# faults.sh - mqbridge's bad inputs and bad days: every bad option exits 2 naming what is wrong; an unknown queue exits 1; an unreachable NATS is retried with back-off (no spinning) until SIGTERM; an oversized import is terminated and counted while the rest goes on; nats-server killed -9 and restarted under load: the bridges reconnect, 0 lost, 0 duplicates, the stream holds each message once.
+# faults.sh - mqbridge's bad inputs and bad days: every bad option exits 2 naming what is wrong; an unknown queue exits 1; an unreachable NATS is retried with back-off (no spinning) until SIGTERM; an oversized import is terminated and counted while the rest goes on; an export message over the server's max_payload is kept, not dropped; a full local queue makes the import wait; nats-server killed -9 and restarted under load: the bridges reconnect, 0 lost, 0 duplicates, the stream holds each message once.
 #
 # Usage: faults.sh MQBROKER MQLOAD MQBRIDGE
 # Skipped (exit 77) when nats-server or mqbridge is missing.
@@ -95,7 +95,7 @@ echo "bad input: each refused with its message" >&3
 
 # ---- NATS unreachable: retried with back-off, no spinning, SIGTERM exits 0 ----
 start_broker "$TMP/broker.log" --listen 127.0.0.1:0 --queue "$QA:1024:512" \
-	--queue "$QB:1024:512" --queue "$QS:64:64"
+	--queue "$QB:1024:512" --queue "$QS:64:64" --queue "$Q-big:4:2097152"
 run_bg UPID "$BRIDGE" --nats "nats://127.0.0.1:$NPORT" --export "$QA=$SUBJ" 2>"$TMP/unreach.log"
 wait_until 10 grep -q "cannot connect" "$TMP/unreach.log" ||
 	fail "no 'cannot connect' line: $(cat "$TMP/unreach.log")"
@@ -157,6 +157,21 @@ kill -TERM "$BPID_B"
 wait_exit "$BPID_B" 10
 [ "$RC" -eq 0 ] || fail "bridge B exited with $RC on SIGTERM"
 expect_log "$TMP/bridge-b.log" "3 oversized terminated"
+
+# ---- a message larger than the server's max_payload: kept, never dropped ----
+# (The queue takes 2 MiB, nats-server at most 1 MiB: said at start; a 1.5 MiB
+# message stays in the queue, the route retries it, backing off.)
+start_bridge BPID_D "$TMP/bridge-d.log" --export "$Q-big=$SUBJ.x"
+expect_log "$TMP/bridge-d.log" "a larger message would stop this route until max_payload is raised"
+mqload_ok send "$Q-big" 1 --size 1500000
+wait_until 20 grep -q "cannot publish message .*(1500000 bytes)" "$TMP/bridge-d.log" ||
+	fail "no 'cannot publish' line for the 1.5 MB message: $(cat "$TMP/bridge-d.log")"
+kill -TERM "$BPID_D"
+wait_exit "$BPID_D" 15
+[ "$RC" -eq 0 ] || fail "bridge D exited with $RC on SIGTERM"
+"$MQLOAD" stats "$Q-big" 2>&1 | grep -qx "depth 1" ||
+	fail "the 1.5 MB message is not back in $Q-big: $("$MQLOAD" stats "$Q-big" 2>&1)"
+echo "message over max_payload: logged, kept in the queue" >&3
 
 # ---- the local queue full: import waits, JetStream keeps the messages --------
 # Queue $QS holds 64; 300 messages come while nobody receives from it.
