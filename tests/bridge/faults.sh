@@ -208,9 +208,9 @@ wait_exit "$PPID_" 30
 SENT=$(cat "$TMP/sent")
 WANT=$((BEFORE + SENT))
 echo "nats-server killed -9 and restarted while $SENT messages were sent" >&3
-wait_until 60 eval '[ "$(stream_msgs "$STREAM")" -ge "$WANT" ] 2>/dev/null' ||
+wait_until 60 at_least "$WANT" stream_msgs "$STREAM" ||
 	fail "the stream holds $(stream_msgs "$STREAM") messages, want $WANT: $(cat "$TMP/bridge-a.log")"
-wait_until 60 eval '[ "$(cat "$TMP/recv.count" 2>/dev/null)" -ge "$WANT" ] 2>/dev/null' ||
+wait_until 60 at_least "$WANT" file_number "$TMP/recv.count" ||
 	fail "queue B received $(cat "$TMP/recv.count") of $WANT in 60 s: $(cat "$TMP/bridge-b2.log")"
 sleep 1
 [ "$(stream_msgs "$STREAM")" -eq "$WANT" ] || fail "the stream holds $(stream_msgs "$STREAM") messages, want exactly $WANT"

@@ -44,14 +44,32 @@ for a in d.get("account_details", []):
             print(s["state"]["messages"])' "$1"
 }
 
+# at_least WANT COMMAND...: COMMAND prints a number >= WANT (for wait_until).
+at_least() {
+	local want=$1 got
+	shift
+	got=$("$@") || return 1
+	[ -n "$got" ] && [ "$got" -ge "$want" ]
+}
+
+# file_number FILE: the number FILE holds (mqload's --count), or nothing.
+file_number() {
+	cat "$1" 2>/dev/null
+}
+
+# running_lines LOG: how many "running" lines mqbridge wrote to LOG.
+running_lines() {
+	grep -c '^mqbridge: running ' "$1" 2>/dev/null
+}
+
 # start_bridge VAR LOG ARGS...: run $BRIDGE --nats (ours) --stream $STREAM ARGS
 # (pid in VAR, stderr appended to LOG) and wait until it runs all its routes
 # (a new "running" line in LOG).
 start_bridge() {
 	local var=$1 log=$2 before
 	shift 2
-	before=$(grep -c '^mqbridge: running ' "$log" 2>/dev/null)
+	before=$(running_lines "$log")
 	run_bg "$var" "$BRIDGE" --nats "nats://127.0.0.1:$NPORT" --stream "$STREAM" "$@" 2>>"$log"
-	wait_until 20 eval '[ "$(grep -c "^mqbridge: running " "$log")" -gt "${before:-0}" ]' ||
+	wait_until 20 at_least $((${before:-0} + 1)) running_lines "$log" ||
 		fail "mqbridge $* did not start within 20 s: $(cat "$log")"
 }

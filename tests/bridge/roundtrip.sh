@@ -48,7 +48,7 @@ run_bg SPID "$MQLOAD" send "$QA" "$N" --size 200 --timeout 20000 2>"$TMP/send.er
 
 # Kill the exporting bridge with publishes in flight, once the stream holds
 # a quarter of the messages, and start it again.
-wait_until 30 eval '[ "$(stream_msgs "$STREAM")" -ge $((N / 4)) ] 2>/dev/null' ||
+wait_until 30 at_least $((N / 4)) stream_msgs "$STREAM" ||
 	fail "the stream holds $(stream_msgs "$STREAM") messages after 30 s (want >= $((N / 4))): $(cat "$TMP/bridge-a.log")"
 kill -KILL "$BPID_A"
 wait_exit "$BPID_A" 5
@@ -60,7 +60,7 @@ start_bridge BPID_A "$TMP/bridge-a.log" --export "$QA=$SUBJ"
 # Kill the importing bridge too, once queue B has half the messages: the
 # durable consumer resumes where its acks stood; what was sent but not acked
 # comes again (at least once: at most a fetch batch or two of duplicates).
-wait_until 30 eval '[ "$(cat "$TMP/recv.count" 2>/dev/null)" -ge $((N / 2)) ] 2>/dev/null' ||
+wait_until 30 at_least $((N / 2)) file_number "$TMP/recv.count" ||
 	fail "queue B received $(cat "$TMP/recv.count") messages after 30 s (want >= $((N / 2))): $(cat "$TMP/bridge-b.log")"
 kill -KILL "$BPID_B"
 wait_exit "$BPID_B" 5
@@ -70,13 +70,13 @@ expect_log "$TMP/bridge-b.log" "resuming durable consumer"
 
 wait_exit "$SPID" 60
 [ "$RC" -eq 0 ] || fail "mqload send exited with status $RC: $(cat "$TMP/send.err")"
-wait_until 60 eval '[ "$(stream_msgs "$STREAM")" = "$N" ]' ||
+wait_until 60 at_least "$N" stream_msgs "$STREAM" ||
 	fail "the stream holds $(stream_msgs "$STREAM") messages, want exactly $N: $(cat "$TMP/bridge-a.log")"
 # distinct_received: how many different messages queue B's consumer logged.
 distinct_received() {
 	sort -u "$TMP/recv.log" 2>/dev/null | wc -l
 }
-wait_until 60 eval '[ "$(distinct_received)" -ge "$N" ]' ||
+wait_until 60 at_least "$N" distinct_received ||
 	fail "queue B received $(distinct_received) of $N messages in 60 s: $(cat "$TMP/bridge-b.log")"
 
 # Stop everything cleanly (SIGTERM: exit 0) and check the receiver's log.
