@@ -177,7 +177,7 @@ static int wait_room(struct export_route *e, natsConnection *nc)
 		int full = e->window.count >= e->window.window;
 		if (full) {
 			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
+			clock_gettime(CLOCK_MONOTONIC, &ts); /* cv waits on it */
 			ts.tv_nsec += 100 * 1000000L;
 			if (ts.tv_nsec >= 1000000000L) {
 				ts.tv_sec++;
@@ -282,7 +282,12 @@ struct export_route *export_start(const struct route *r, natsConnection *nc, uns
 	e->nc = nc;
 	int room = inflight_init(&e->window, window);
 	pthread_mutex_init(&e->mu, NULL);
-	pthread_cond_init(&e->cv, NULL);
+	/* Waits measured on CLOCK_MONOTONIC: a clock set back does not stretch them. */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&e->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	e->q = room == 0 ? mq_attach(r->queue) : NULL;
 	if (!e->q) {
 		bridge_log("export %s -> %s: cannot attach to the queue: %s", r->queue, r->subject,
