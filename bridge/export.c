@@ -294,6 +294,7 @@ struct export_route *export_start(const struct route *r, natsConnection *nc, uns
 		           room == 0 ? mq_errdetail() : "out of memory");
 		goto fail;
 	}
+	mq_declare_role(e->q, MQ_ROLE_BRIDGE); /* its client entry says "bridge" */
 	struct mq_inspection in;
 	if (mq_inspect(e->q, &in) < 0) {
 		bridge_log("export %s: cannot read the queue's identity: %s", r->queue,

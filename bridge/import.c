@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "bridge.h"
+#include "libmq_admin.h"
 
 #define FETCH_TIMEOUT_MS 1000
 #define LOG_EVERY_MS     5000
@@ -316,6 +317,7 @@ struct import_route *import_start(const struct route *r, natsConnection *nc, con
 		           m->seen ? mq_errdetail() : "out of memory");
 		goto fail;
 	}
+	mq_declare_role(m->q, MQ_ROLE_BRIDGE); /* its client entry says "bridge" */
 	struct mq_stats st;
 	mq_stats(m->q, &st);
 	m->max_msg = st.max_msg_size;

@@ -82,6 +82,8 @@ static bool add_rates(cJSON *o, const char *key, const double r[3])
 
 const char *render_role(uint32_t role)
 {
+	if (role & MQ_ROLE_BRIDGE)
+		return "bridge"; /* whichever way it carries messages */
 	switch (role & (MQ_ROLE_PRODUCER | MQ_ROLE_CONSUMER)) {
 	case MQ_ROLE_PRODUCER:
 		return "producer";

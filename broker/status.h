@@ -102,8 +102,9 @@ char *render_status(const struct broker_view *const *v, int n);
  * prints, and GET /status/queues/NAME), malloc'd, or NULL. */
 char *render_queue(const struct broker_view *v);
 
-/* render_role: a client's MQ_ROLE_* bits as "producer", "consumer", "both"
- * or "idle" (the /status spelling; mqctl shows the same). */
+/* render_role: a client's MQ_ROLE_* bits as "bridge" (declared by mqbridge,
+ * whatever else it did), "producer", "consumer", "both" or "idle" (the
+ * /status spelling; mqctl shows the same). */
 const char *render_role(uint32_t role);
 
 /* render_state: "ok", "damaged" or "refused" for V. */

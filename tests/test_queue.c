@@ -994,6 +994,51 @@ START_TEST(test_per_client_counters)
 }
 END_TEST
 
+/* mqbridge declares itself: the bit is added to what sending and receiving
+ * record, is seen by inspection and by a reap; bad declarations change nothing. */
+START_TEST(test_declare_role)
+{
+	mq_t *q = create_geo(_i, 8);
+	mq_t *b = attach_ok();
+	ck_assert_int_eq(mq_declare_role(b, MQ_ROLE_BRIDGE), 0);
+	ck_assert_int_eq(mq_declare_role(b, MQ_ROLE_BRIDGE), 0); /* again: no change */
+	send_text(b, "x");
+	struct mq_client_info info[4];
+	ck_assert_int_eq(mq_clients(q, info, 4), 2);
+	const struct mq_client_info *br = find_role(info, 2, MQ_ROLE_BRIDGE | MQ_ROLE_PRODUCER);
+	ck_assert_uint_eq(br->sent_total, 1);
+	find_role(info, 2, 0); /* the creator: untouched */
+	/* It still counts as the queue's producer. */
+	ck_assert_uint_eq(stats_of(q).producers, 1);
+
+	EXPECT_ERR(mq_declare_role(NULL, MQ_ROLE_BRIDGE), EINVAL, "no queue handle");
+	EXPECT_ERR(mq_declare_role(b, 0), EINVAL, "role 0 is not one to declare");
+	EXPECT_ERR(mq_declare_role(b, MQ_ROLE_PRODUCER), EINVAL, "role 0x1 is not one to declare");
+	EXPECT_ERR(mq_declare_role(b, MQ_ROLE_BRIDGE | MQ_ROLE_CONSUMER), EINVAL,
+	           "role 0x6 is not");
+	EXPECT_ERR(mq_declare_role(b, 8), EINVAL, "role 0x8 is not");
+	mq_t *o = mq_observe(qname);
+	ck_assert_ptr_nonnull(o);
+	EXPECT_ERR(mq_declare_role(o, MQ_ROLE_BRIDGE), EINVAL, "has no client entry");
+	ck_assert_int_eq(mq_detach(o), 0);
+	ck_assert_int_eq(mq_clients(q, info, 4), 2);
+	br = find_role(info, 2, MQ_ROLE_BRIDGE | MQ_ROLE_PRODUCER);
+
+	/* A bridge that dies attached is reaped with its role. */
+	pid_t pid = fork_child();
+	if (pid == 0) {
+		mq_t *k = mq_attach(qname);
+		_exit(!k || mq_declare_role(k, MQ_ROLE_BRIDGE) != 0 ? 10 : 0);
+	}
+	ck_assert_int_eq(wait_child(pid), 0);
+	struct mq_reaped r[2];
+	ck_assert_int_eq(mq_reap(q, r, 2, 1000), 1);
+	ck_assert_uint_eq(r[0].role, MQ_ROLE_BRIDGE);
+	ck_assert_int_eq(mq_detach(b), 0);
+	destroy(q);
+}
+END_TEST
+
 /* The queue-wide event counters: high water, full and empty events, blocked calls. */
 START_TEST(test_queue_counters)
 {
@@ -1417,6 +1462,7 @@ static Suite *queue_suite(void)
 
 	tc = new_tcase(s, "counters");
 	tcase_add_loop_test(tc, test_per_client_counters, 0, 2);
+	tcase_add_loop_test(tc, test_declare_role, 0, 2);
 	tcase_add_loop_test(tc, test_queue_counters, 0, 2);
 
 	tc = new_tcase(s, "send_batch");

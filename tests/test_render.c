@@ -618,6 +618,19 @@ START_TEST(test_metrics_queue_families)
 }
 END_TEST
 
+/* render_role: mqbridge shows as "bridge" whichever way it carries messages. */
+START_TEST(test_role_names)
+{
+	ck_assert_str_eq(render_role(0), "idle");
+	ck_assert_str_eq(render_role(MQ_ROLE_PRODUCER), "producer");
+	ck_assert_str_eq(render_role(MQ_ROLE_CONSUMER), "consumer");
+	ck_assert_str_eq(render_role(MQ_ROLE_PRODUCER | MQ_ROLE_CONSUMER), "both");
+	ck_assert_str_eq(render_role(MQ_ROLE_BRIDGE), "bridge");
+	ck_assert_str_eq(render_role(MQ_ROLE_BRIDGE | MQ_ROLE_PRODUCER), "bridge");
+	ck_assert_str_eq(render_role(MQ_ROLE_BRIDGE | MQ_ROLE_CONSUMER), "bridge");
+}
+END_TEST
+
 START_TEST(test_metrics_clients_by_role)
 {
 	struct broker_view v;
@@ -942,6 +955,7 @@ static Suite *render_suite(void)
 	tc = tcase_create("metrics");
 	tcase_add_test(tc, test_metrics_queue_families);
 	tcase_add_test(tc, test_metrics_clients_by_role);
+	tcase_add_test(tc, test_role_names);
 	tcase_add_test(tc, test_metrics_broker_families);
 	tcase_add_test(tc, test_metrics_counters_named_total);
 	tcase_add_test(tc, test_metrics_integers_without_exponent);

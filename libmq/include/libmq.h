@@ -76,6 +76,7 @@ struct mq_stats {
 /* Roles reported in struct mq_client_info.role (a bit set). */
 #define MQ_ROLE_PRODUCER 1u
 #define MQ_ROLE_CONSUMER 2u
+#define MQ_ROLE_BRIDGE   4u /* declared with mq_declare_role (libmq_admin.h): mqbridge */
 
 /* struct mq_client_info: one entry of a queue's table of attached clients. */
 struct mq_client_info {

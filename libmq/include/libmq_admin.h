@@ -60,6 +60,16 @@ int mq_broker_unlock(mq_t *q) MQ_SYMBOL(libmq_broker_unlock);
  * broker lock, 0 if none, -1 with errno if it cannot be told. */
 int mq_broker_alive(mq_t *q) MQ_SYMBOL(libmq_broker_alive);
 
+/*
+ * mq_declare_role: add ROLE to this handle's entry in Q's client table, so
+ * that inspection (mq_clients, /status, mqctl) shows what the client is when
+ * sending and receiving do not say it: MQ_ROLE_BRIDGE (mqbridge, which sends
+ * or receives on behalf of another host). The roles sending and receiving
+ * record stay. Returns 0, or -1 with errno EINVAL: Q NULL or without a client
+ * entry (mq_observe's), or ROLE not MQ_ROLE_BRIDGE.
+ */
+int mq_declare_role(mq_t *q, uint32_t role) MQ_SYMBOL(libmq_declare_role);
+
 /* struct mq_reaped: a client found dead by mq_reap. */
 struct mq_reaped {
 	int32_t pid;

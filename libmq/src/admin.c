@@ -105,6 +105,22 @@ int mq_broker_alive(mq_t *q)
 	return fl.l_type != F_UNLCK;
 }
 
+int mq_declare_role(mq_t *q, uint32_t role)
+{
+	if (!q)
+		return error_set(EINVAL, "mq_declare_role: no queue handle");
+	if (role != MQ_ROLE_BRIDGE)
+		return error_set(EINVAL,
+		                 "mq_declare_role on %s: role %#x is not one to declare "
+		                 "(MQ_ROLE_BRIDGE)",
+		                 q->name, (unsigned)role);
+	if (q->client < 0)
+		return error_set(EINVAL, "mq_declare_role on %s: this handle has no client entry",
+		                 q->name);
+	mark_role(q, role);
+	return 0;
+}
+
 int mq_reap(mq_t *q, struct mq_reaped *out, size_t n, int timeout_ms)
 {
 	struct timespec deadline;

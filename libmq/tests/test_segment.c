@@ -1485,7 +1485,7 @@ START_TEST(test_corrupt_client_table)
 	} c[] = {
 	        {0, MQ_CLIENT_DEAD + 1, 0},
 	        {7, UINT32_MAX, MQ_ROLE_PRODUCER},
-	        {200, MQ_CLIENT_ACTIVE, 4},
+	        {200, MQ_CLIENT_ACTIVE, 8},
 	        {MQ_CLIENTS_MAX - 1, MQ_CLIENT_FREE, UINT32_MAX},
 	};
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {

@@ -41,6 +41,18 @@ start_bridge BPID_A "$TMP/bridge-a.log" --export "$QA=$SUBJ"
 expect_log "$TMP/bridge-b.log" "stream $STREAM: created"
 expect_log "$TMP/bridge-a.log" "stream $STREAM: using it as it is"
 
+# Each bridge is in its queue's client list with the role "bridge" (the
+# broker's /status/queues/NAME, NAME without its slash).
+bridge_clients() {
+	curl -sS --max-time 5 "http://127.0.0.1:$BPORT/status/queues/${1#/}" |
+		"$PYTHON" -c 'import json, sys
+print(sum(c["role"] == "bridge" and c["alive"] for c in json.load(sys.stdin)["clients"]))'
+}
+for q in "$QA" "$QB"; do
+	[ "$(bridge_clients "$q")" = 1 ] ||
+		fail "queue $q: want one live client with role bridge, /status says: $(curl -sS "http://127.0.0.1:$BPORT/status/queues/${q#/}")"
+done
+
 # Host B's consumer, host A's producer; 20,000 messages of 200 bytes.
 run_bg CPID "$MQLOAD" consume "$QB" --log "$TMP/recv.log" --count "$TMP/recv.count" \
 	--seconds 110 --any-order 2>"$TMP/consume.err"
