@@ -64,8 +64,11 @@ done
 cc -std=c11 -Wall -Wextra -Werror -pedantic "$src/tests/packaging/api_test.c" $flags -o "$TMP/api_pc" ||
 	fail "api_test.c does not build with pkg-config's flags: $flags"
 LD_LIBRARY_PATH=$P/$libdir "$TMP/api_pc" >"$TMP/api.out" 2>&1 || fail "api_test (pkg-config build) failed: $(cat "$TMP/api.out")"
-LD_LIBRARY_PATH=$P/$libdir ldd "$TMP/api_pc" | grep -qF "$P/$libdir/libmq.so.2" ||
-	fail "api_test does not load the installed libmq.so.2: $(LD_LIBRARY_PATH=$P/$libdir ldd "$TMP/api_pc")"
+# (ldd's output captured, not piped into grep -q: under pipefail, grep's
+# early exit could kill ldd with SIGPIPE.)
+LD_LIBRARY_PATH=$P/$libdir ldd "$TMP/api_pc" >"$TMP/ldd.out" 2>&1 || fail "ldd api_test failed: $(cat "$TMP/ldd.out")"
+grep -qF "$P/$libdir/libmq.so.2" "$TMP/ldd.out" ||
+	fail "api_test does not load the installed libmq.so.2: $(cat "$TMP/ldd.out")"
 
 # CMake: the installed examples project, found through CMAKE_PREFIX_PATH.
 cp -r "$P/share/doc/libmq-dev/examples" "$TMP/examples"
