@@ -1,4 +1,5 @@
-/* bridge.h - mqbridge's modules: options, the NATS connection, export and import routes. */
+/* bridge.h - mqbridge's modules: options, the NATS connection, export and import routes, HTTP
+ * endpoints. */
 #ifndef MQBRIDGE_H
 #define MQBRIDGE_H
 
@@ -10,6 +11,8 @@
  * QUEUE=SUBJECT route (lease, publish, ack after JetStream's ack); import.c
  * one per SUBJECT=QUEUE route (fetch, mq_send, ack to JetStream). Every
  * module logs through bridge_log, one line per event, naming the route.
+ * stats.h holds what they count (per route: messages, errors, latency in
+ * hist.h's histograms; the connection's events).
  */
 #include <stdatomic.h>
 #include <stddef.h>
@@ -73,6 +76,9 @@ extern atomic_int bridge_stopping;
 /* bridge_now_ms: CLOCK_MONOTONIC in milliseconds. */
 int64_t bridge_now_ms(void);
 
+/* bridge_now_us: CLOCK_MONOTONIC in microseconds (latencies). */
+int64_t bridge_now_us(void);
+
 /* bridge_sleep_ms: sleep MS milliseconds, in steps of at most 100 ms, returning
  * early once bridge_stopping is set. */
 void bridge_sleep_ms(int64_t ms);
@@ -80,15 +86,20 @@ void bridge_sleep_ms(int64_t ms);
 /* bridge_sleep_raw_ms: sleep MS milliseconds whatever bridge_stopping says. */
 void bridge_sleep_raw_ms(int64_t ms);
 
+struct bridge_stats;
+struct route_stats;
+
 /*
  * conn_open: connect to O->nats_url with O's credentials and TLS settings,
  * retrying with back-off (logging each failure) until it works or a signal
  * in SIGS (blocked in every thread) arrives. Once connected the library
  * reconnects by itself, with back-off, forever; disconnections and
- * reconnections are logged. Returns the connection, or NULL (stopping, or
- * logged: a setting that cannot work, credentials the server refuses).
+ * reconnections are logged and counted in ST, which gets the connection
+ * (ST->nc) and the last failure to connect. Returns the connection, or NULL
+ * (stopping, or logged: a setting that cannot work, credentials the server
+ * refuses).
  */
-natsConnection *conn_open(const struct bridge_opts *o, const void *sigs);
+natsConnection *conn_open(const struct bridge_opts *o, const void *sigs, struct bridge_stats *st);
 
 /* conn_up: whether NC is connected now (not connecting, reconnecting or closed). */
 int conn_up(natsConnection *nc);
@@ -111,26 +122,29 @@ struct import_route;
 
 /*
  * export_start: attach to R's queue and start its thread, publishing through
- * a JetStream context of NC with a window of WINDOW outstanding acks.
+ * a JetStream context of NC with a window of WINDOW outstanding acks,
+ * counting in ST (which must outlive E).
  * export_stop: stop leasing, wait at most GRACE_MS for the publishes in
  * flight to be acknowledged (what is left is given back to the queue),
  * join and detach (logging what it did). export_free: free E, once the
  * library's threads are gone (nats_CloseAndWait): its ack callback uses E.
  * export_start returns NULL after logging why.
  */
-struct export_route *export_start(const struct route *r, natsConnection *nc, unsigned window);
+struct export_route *export_start(const struct route *r, natsConnection *nc, unsigned window,
+                                  struct route_stats *st);
 void export_stop(struct export_route *e, int grace_ms);
 void export_free(struct export_route *e);
 
 /*
  * import_start: attach to R's queue, create (or reuse) the durable pull
  * consumer of R's subject on STREAM (AckWait ACK_WAIT_S if we create it),
- * and start its thread, fetching BATCH messages at a time. import_stop: join (the thread ends
+ * and start its thread, fetching BATCH messages at a time, counting in ST
+ * (which must outlive M). import_stop: join (the thread ends
  * within about a second of bridge_stopping) and detach; import_free: free M (after
  * nats_CloseAndWait). import_start returns NULL after logging why.
  */
 struct import_route *import_start(const struct route *r, natsConnection *nc, const char *stream,
-                                  unsigned batch, unsigned ack_wait_s);
+                                  unsigned batch, unsigned ack_wait_s, struct route_stats *st);
 void import_stop(struct import_route *m);
 void import_free(struct import_route *m);
 

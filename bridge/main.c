@@ -9,10 +9,15 @@
 #include <unistd.h>
 
 #include "bridge.h"
+#include "stats.h"
 
 /* Publishes in flight when stopping: how long to wait for their acks before
  * giving their leases back (they are published again by the next run). */
 #define STOP_GRACE_MS 5000
+
+/* What the routes and the connection count (static: a latency histogram per
+ * route makes it large). */
+static struct bridge_stats stats;
 
 int main(int argc, char **argv)
 {
@@ -46,13 +51,16 @@ int main(int argc, char **argv)
 	if (strcmp(o.listen, BRIDGE_DEFAULT_LISTEN))
 		bridge_log("--listen %s: the HTTP status server is not built yet; ignored",
 		           o.listen);
+	stats_init(&stats, &o);
 
 	if (nats_Open(-1) != NATS_OK) {
 		bridge_log("cannot initialise the NATS library");
+		stats_destroy(&stats);
 		return BRIDGE_EXIT_ERROR;
 	}
-	natsConnection *nc = conn_open(&o, &sigs);
+	natsConnection *nc = conn_open(&o, &sigs, &stats);
 	if (!nc) {
+		stats_destroy(&stats);
 		nats_CloseAndWait(2000);
 		return atomic_load(&bridge_stopping) ? BRIDGE_EXIT_OK : BRIDGE_EXIT_ERROR;
 	}
@@ -66,9 +74,10 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < o.nroutes && rc == BRIDGE_EXIT_OK; i++) {
 		const struct route *r = &o.routes[i];
 		if (r->dir == ROUTE_EXPORT)
-			ex[i] = export_start(r, nc, o.window);
+			ex[i] = export_start(r, nc, o.window, &stats.routes[i]);
 		else
-			im[i] = import_start(r, nc, o.stream, o.batch, o.ack_wait_s);
+			im[i] = import_start(r, nc, o.stream, o.batch, o.ack_wait_s,
+			                     &stats.routes[i]);
 		if (!ex[i] && !im[i])
 			rc = BRIDGE_EXIT_ERROR;
 	}
@@ -96,5 +105,6 @@ int main(int argc, char **argv)
 	nats_CloseAndWait(5000);
 	for (unsigned i = 0; i < o.nroutes; i++)
 		export_free(ex[i]);
+	stats_destroy(&stats);
 	return rc;
 }
