@@ -12,7 +12,9 @@
  * one per SUBJECT=QUEUE route (fetch, mq_send, ack to JetStream). Every
  * module logs through bridge_log, one line per event, naming the route.
  * stats.h holds what they count (per route: messages, errors, latency in
- * hist.h's histograms; the connection's events).
+ * hist.h's histograms; the connection's events), and endpoints.c serves it
+ * over HTTP (--listen, loopback by default) through the broker's server
+ * (mq_http, broker/http.h): /healthz, /status (JSON), /metrics (Prometheus).
  */
 #include <stdatomic.h>
 #include <stddef.h>
@@ -26,12 +28,12 @@
 #define BRIDGE_SUBJECT_MAX    256
 #define BRIDGE_STREAM_MAX     64
 #define BRIDGE_DEFAULT_STREAM "MQBRIDGE"
-#define BRIDGE_DEFAULT_LISTEN "127.0.0.1:8081"
+#define BRIDGE_DEFAULT_LISTEN "127.0.0.1:8081" /* the HTTP endpoints */
 
 /* Exit statuses, as mqbridge(8) will list them. */
 enum bridge_exit {
 	BRIDGE_EXIT_OK = 0,    /* stopped by SIGTERM/SIGINT */
-	BRIDGE_EXIT_ERROR = 1, /* a queue, NATS or the stream could not be set up */
+	BRIDGE_EXIT_ERROR = 1, /* a queue, NATS, the stream or --listen could not be set up */
 	BRIDGE_EXIT_USAGE = 2  /* bad command line or config file */
 };
 
@@ -48,7 +50,7 @@ struct route {
 struct bridge_opts {
 	char nats_url[1024];
 	char stream[BRIDGE_STREAM_MAX];
-	char listen[128];
+	char listen[128]; /* the HTTP endpoints' ADDR:PORT (checked by http_parse_listen) */
 	char creds[1024];
 	char user[256], password[256];
 	char tls_ca[1024];
@@ -157,5 +159,25 @@ natsStatus import_fetch(natsSubscription *sub, unsigned batch, natsMsgList *list
 /* import_consumer_name: the durable consumer's name for SUBJECT=QUEUE into
  * OUT: letters, digits, '_' and '-' only, stable across runs. */
 void import_consumer_name(const char *subject, const char *queue, char *out, size_t len);
+
+/*
+ * endpoints_start: serve ST on LISTEN (ADDR:PORT) with mq_http: GET /healthz
+ * (200 {"status": "ok"} while NATS is connected and every route runs, else
+ * 503 {"status": "unavailable", "reasons": [...]}), /status (JSON) and
+ * /metrics (Prometheus text, mq_bridge_*); 405 for another method on them,
+ * 404 elsewhere. Returns the server (http_port, http_stop in http.h), or
+ * NULL with a one-line reason in ERR (ERRLEN bytes) and errno (EINVAL,
+ * EADDRINUSE, ...). ST must outlive the server.
+ */
+struct http_server;
+struct http_server *endpoints_start(struct bridge_stats *st, const char *listen, char *err,
+                                    size_t errlen);
+
+/* endpoints_status, endpoints_metrics: ST's /status document and /metrics
+ * text; endpoints_health: the /healthz document, with *BAD set to how many
+ * reasons it gives (0: healthy). Each malloc'd, or NULL if out of memory. */
+char *endpoints_status(struct bridge_stats *st);
+char *endpoints_metrics(struct bridge_stats *st);
+char *endpoints_health(struct bridge_stats *st, int *bad);
 
 #endif /* MQBRIDGE_H */
