@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "bridge.h"
+#include "stats.h"
 
 /* Reconnect back-off: 100 ms doubling to 5 s, with the library's jitter. The
  * library calls reconnect_delay between attempts on each server; never 0, so
@@ -39,10 +40,12 @@ static int64_t reconnect_delay(natsConnection *nc, int attempts, void *closure)
 	return backoff_ms(attempts);
 }
 
+/* The callbacks' closure is the struct bridge_stats that counts them. */
 static void on_disconnected(natsConnection *nc, void *closure)
 {
+	struct bridge_stats *st = closure;
 	(void)nc;
-	(void)closure;
+	stats_count(&st->disconnects, 1);
 	if (!atomic_load(&bridge_stopping))
 		bridge_log("NATS: disconnected; reconnecting with back-off (%d ms to %d ms); "
 		           "exports keep their leases, imports wait",
@@ -51,16 +54,18 @@ static void on_disconnected(natsConnection *nc, void *closure)
 
 static void on_reconnected(natsConnection *nc, void *closure)
 {
-	char url[256] = "";
-	(void)closure;
+	struct bridge_stats *st = closure;
+	char url[256] = "", shown[256];
+	stats_count(&st->reconnects, 1);
 	natsConnection_GetConnectedUrl(nc, url, sizeof(url));
-	bridge_log("NATS: reconnected to %s", url);
+	bridge_log("NATS: reconnected to %s", stats_strip_credentials(url, shown, sizeof(shown)));
 }
 
 static void on_closed(natsConnection *nc, void *closure)
 {
+	struct bridge_stats *st = closure;
 	(void)nc;
-	(void)closure;
+	atomic_store(&st->closed, 1);
 	if (!atomic_load(&bridge_stopping))
 		bridge_log("NATS: connection closed");
 }
@@ -78,8 +83,9 @@ int conn_up(natsConnection *nc)
 	return natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
-/* make_options: natsOptions for O; NULL after logging why. */
-static natsOptions *make_options(const struct bridge_opts *o)
+/* make_options: natsOptions for O, its events counted in ST; NULL after
+ * logging why. */
+static natsOptions *make_options(const struct bridge_opts *o, struct bridge_stats *st)
 {
 	natsOptions *no = NULL;
 	char why[512];
@@ -96,11 +102,11 @@ static natsOptions *make_options(const struct bridge_opts *o)
 	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(no, 2000);
 	if (s == NATS_OK)
-		s = natsOptions_SetDisconnectedCB(no, on_disconnected, NULL);
+		s = natsOptions_SetDisconnectedCB(no, on_disconnected, st);
 	if (s == NATS_OK)
-		s = natsOptions_SetReconnectedCB(no, on_reconnected, NULL);
+		s = natsOptions_SetReconnectedCB(no, on_reconnected, st);
 	if (s == NATS_OK)
-		s = natsOptions_SetClosedCB(no, on_closed, NULL);
+		s = natsOptions_SetClosedCB(no, on_closed, st);
 	if (s == NATS_OK)
 		s = natsOptions_SetErrorHandler(no, on_async_error, NULL);
 	if (s == NATS_OK && o->user[0])
@@ -133,9 +139,9 @@ static natsOptions *make_options(const struct bridge_opts *o)
 	return no;
 }
 
-natsConnection *conn_open(const struct bridge_opts *o, const void *sigs)
+natsConnection *conn_open(const struct bridge_opts *o, const void *sigs, struct bridge_stats *st)
 {
-	natsOptions *no = make_options(o);
+	natsOptions *no = make_options(o, st);
 	if (!no)
 		return NULL;
 	natsConnection *nc = NULL;
@@ -148,7 +154,7 @@ natsConnection *conn_open(const struct bridge_opts *o, const void *sigs)
 		 * server that cannot be reached may come up: that is retried. */
 		if (s == NATS_CONNECTION_AUTH_FAILED || s == NATS_NOT_PERMITTED) {
 			bridge_log("NATS %s: the server refused our credentials: %s (check %s)",
-			           o->nats_url, bridge_nats_error(s, why, sizeof(why)),
+			           st->nats_url, bridge_nats_error(s, why, sizeof(why)),
 			           o->creds[0]  ? "--creds"
 			           : o->user[0] ? "--user and --password"
 			                        : "whether the server wants --user/--password "
@@ -157,8 +163,11 @@ natsConnection *conn_open(const struct bridge_opts *o, const void *sigs)
 			return NULL;
 		}
 		int64_t wait = backoff_ms(attempt);
-		bridge_log("NATS %s: cannot connect: %s; retrying in %lld ms", o->nats_url,
-		           bridge_nats_error(s, why, sizeof(why)), (long long)wait);
+		char text[600];
+		snprintf(text, sizeof(text), "cannot connect: %s",
+		         bridge_nats_error(s, why, sizeof(why)));
+		stats_error(&st->nats_last, text);
+		bridge_log("NATS %s: %s; retrying in %lld ms", st->nats_url, text, (long long)wait);
 		struct timespec ts = {wait / 1000, (wait % 1000) * 1000000L};
 		int sig = sigtimedwait((const sigset_t *)sigs, NULL, &ts);
 		if (sig > 0) {
@@ -169,9 +178,10 @@ natsConnection *conn_open(const struct bridge_opts *o, const void *sigs)
 		}
 	}
 	natsOptions_Destroy(no); /* the connection keeps its own copy */
-	char url[256] = "";
+	atomic_store(&st->nc, nc);
+	char url[256] = "", shown[256];
 	natsConnection_GetConnectedUrl(nc, url, sizeof(url));
-	bridge_log("NATS: connected to %s", url);
+	bridge_log("NATS: connected to %s", stats_strip_credentials(url, shown, sizeof(shown)));
 	return nc;
 }
 

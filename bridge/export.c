@@ -56,6 +56,7 @@
 #include "bridge.h"
 #include "inflight.h"
 #include "libmq_admin.h"
+#include "stats.h"
 
 #define PUBLISH_MAX_WAIT_MS 10000 /* no PubAck by then: nack, publish again */
 #define BACKOFF_MIN_MS      100
@@ -64,6 +65,7 @@
 
 struct export_route {
 	struct route r;
+	struct route_stats *st; /* counters, state, latency: the endpoints read them */
 	mq_t *q;
 	uint64_t queue_id;
 	natsConnection *nc;
@@ -78,11 +80,11 @@ struct export_route {
 	int64_t pause_until_ms;       /* back off after an error until then */
 	unsigned errors_in_row;
 	int64_t last_log_ms;
-	uint64_t forwarded, duplicates, publish_errors, suppressed;
+	uint64_t suppressed;
 };
 
-/* route_error: count an error, back off, log it (at most every LOG_EVERY_MS).
- * Called with mu held. */
+/* route_error: count an error (the last one kept for /status), back off, log
+ * it (at most every LOG_EVERY_MS). Called with mu held. */
 __attribute__((format(printf, 2, 3))) static void route_error(struct export_route *e,
                                                               const char *fmt, ...)
 {
@@ -94,15 +96,17 @@ __attribute__((format(printf, 2, 3))) static void route_error(struct export_rout
 		wait = BACKOFF_MAX_MS;
 	e->errors_in_row++;
 	e->pause_until_ms = now + wait;
-	if (e->last_log_ms && now - e->last_log_ms < LOG_EVERY_MS) {
-		e->suppressed++;
-		return;
-	}
 	char text[512];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	stats_count(&e->st->errors, 1);
+	stats_error(&e->st->last, text);
+	if (e->last_log_ms && now - e->last_log_ms < LOG_EVERY_MS) {
+		e->suppressed++;
+		return;
+	}
 	bridge_log("export %s -> %s: %s; the message stays in the queue and is published "
 	           "again in %lld ms%s",
 	           e->r.queue, e->r.subject, text, (long long)wait,
@@ -139,12 +143,16 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 	}
 	uint64_t id = strtoull(strchr(msgid, '-') + 1, NULL, 10);
 	mq_lease_t lease;
+	int64_t published_us;
 	pthread_mutex_lock(&e->mu);
-	if (!e->closed && inflight_take(&e->window, id, &lease) == 0) {
+	if (!e->closed && inflight_take(&e->window, id, &lease, &published_us) == 0) {
+		stats_in_flight(e->st, e->window.count);
 		if (pa) {
 			settle(e, &lease, 1);
-			e->forwarded++;
-			e->duplicates += pa->Duplicate;
+			hist_record(&e->st->latency, (uint64_t)(bridge_now_us() - published_us));
+			stats_count(&e->st->forwarded, 1);
+			if (pa->Duplicate)
+				stats_count(&e->st->duplicates, 1);
 			e->errors_in_row = 0;
 		} else {
 			/* The library's text repeats the status for a timeout. */
@@ -153,7 +161,7 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 			                           ? pae->ErrText
 			                           : NULL;
 			settle(e, &lease, 0);
-			e->publish_errors++;
+			stats_count(&e->st->republished, 1);
 			route_error(e, "publish of message %s failed: %s%s%s (JetStream error %d)",
 			            msgid, st, text ? ": " : "", text ? text : "",
 			            pae ? (int)pae->ErrCode : 0);
@@ -189,16 +197,19 @@ static int wait_room(struct export_route *e, natsConnection *nc)
 		if (full)
 			continue;
 		if (pause > 0) {
+			stats_state(e->st, ROUTE_BACKING_OFF);
 			bridge_sleep_ms(pause < 100 ? pause : 100);
 			continue;
 		}
 		if (!conn_up(nc)) {
+			stats_state(e->st, ROUTE_WAITING_NATS);
 			if (!said_down++)
 				bridge_log("export %s -> %s: waiting for NATS", e->r.queue,
 				           e->r.subject);
 			bridge_sleep_ms(100);
 			continue;
 		}
+		stats_state(e->st, ROUTE_RUNNING);
 		return 0;
 	}
 }
@@ -213,7 +224,8 @@ static void publish(struct export_route *e, const mq_lease_t *lease, const void 
 	natsStatus s = natsMsg_Create(&m, e->r.subject, NULL, data, (int)len);
 	/* In the table before publishing: the ack may come before we return. */
 	pthread_mutex_lock(&e->mu);
-	int put = inflight_put(&e->window, lease); /* wait_room made room */
+	int put = inflight_put(&e->window, lease, bridge_now_us()); /* wait_room made room */
+	stats_in_flight(e->st, e->window.count);
 	pthread_mutex_unlock(&e->mu);
 	if (put < 0) {
 		bridge_log("export %s: message %s: cannot track it (%s); given back", e->r.queue,
@@ -238,9 +250,10 @@ static void publish(struct export_route *e, const mq_lease_t *lease, const void 
 	bridge_nats_error(s, why, sizeof(why));
 	mq_lease_t held;
 	pthread_mutex_lock(&e->mu);
-	if (inflight_take(&e->window, lease->id, &held) == 0) { /* else on_ack settled it */
+	if (inflight_take(&e->window, lease->id, &held, NULL) == 0) { /* else on_ack settled it */
+		stats_in_flight(e->st, e->window.count);
 		settle(e, lease, 0);
-		e->publish_errors++;
+		stats_count(&e->st->republished, 1);
 		route_error(e, "cannot publish message %s (%zu bytes): %s", msgid, len, why);
 	}
 	pthread_mutex_unlock(&e->mu);
@@ -258,9 +271,13 @@ static void *export_thread(void *arg)
 			if (errno == ETIMEDOUT || errno == EAGAIN || errno == EINTR)
 				continue;
 			int64_t now = bridge_now_ms();
+			char why[512];
+			snprintf(why, sizeof(why), "cannot take a message: %s", mq_errdetail());
+			stats_state(e->st, ROUTE_QUEUE_ERROR);
+			stats_count(&e->st->errors, 1);
+			stats_error(&e->st->last, why);
 			if (now - last_queue_log >= LOG_EVERY_MS) {
-				bridge_log("export %s: cannot take a message: %s", e->r.queue,
-				           mq_errdetail());
+				bridge_log("export %s: %s", e->r.queue, why);
 				last_queue_log = now;
 			}
 			bridge_sleep_ms(1000);
@@ -271,7 +288,8 @@ static void *export_thread(void *arg)
 	return NULL;
 }
 
-struct export_route *export_start(const struct route *r, natsConnection *nc, unsigned window)
+struct export_route *export_start(const struct route *r, natsConnection *nc, unsigned window,
+                                  struct route_stats *st)
 {
 	struct export_route *e = calloc(1, sizeof(*e));
 	if (!e) {
@@ -279,6 +297,7 @@ struct export_route *export_start(const struct route *r, natsConnection *nc, uns
 		return NULL;
 	}
 	e->r = *r;
+	e->st = st;
 	e->nc = nc;
 	int room = inflight_init(&e->window, window);
 	pthread_mutex_init(&e->mu, NULL);
@@ -352,6 +371,8 @@ void export_stop(struct export_route *e, int grace_ms)
 	}
 	unsigned left = e->window.count;
 	e->closed = 1;
+	stats_state(e->st, ROUTE_STOPPED);
+	stats_in_flight(e->st, 0);
 	if (e->q)
 		mq_detach(e->q); /* gives back what is still leased */
 	e->q = NULL;
@@ -364,8 +385,8 @@ void export_stop(struct export_route *e, int grace_ms)
 		bridge_log("export %s -> %s: stopped: %" PRIu64 " forwarded (%" PRIu64
 		           " already in the stream), %" PRIu64 " publish errors, %u given back "
 		           "unacknowledged",
-		           e->r.queue, e->r.subject, e->forwarded, e->duplicates, e->publish_errors,
-		           left);
+		           e->r.queue, e->r.subject, atomic_load(&e->st->forwarded),
+		           atomic_load(&e->st->duplicates), atomic_load(&e->st->republished), left);
 }
 
 void export_free(struct export_route *e)

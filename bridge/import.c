@@ -44,6 +44,7 @@
 
 #include "bridge.h"
 #include "libmq_admin.h"
+#include "stats.h"
 
 #define FETCH_TIMEOUT_MS 1000
 #define LOG_EVERY_MS     5000
@@ -57,6 +58,8 @@ struct seen {
 
 struct import_route {
 	struct route r;
+	struct route_stats *st; /* counters, state, latency: the endpoints read them */
+	natsConnection *nc;
 	mq_t *q;
 	uint64_t max_msg;
 	jsCtx *js;
@@ -68,7 +71,7 @@ struct import_route {
 	pthread_t thread;
 	int started;
 	struct seen *seen; /* SEEN_SLOTS, indexed by seq */
-	uint64_t imported, oversized, redelivered, skipped, fetch_errors;
+	uint64_t fetch_errors;
 };
 
 static int isalnum_ascii(char c)
@@ -157,9 +160,10 @@ static int ensure_consumer(struct import_route *m, const char *stream)
 	return 0;
 }
 
-/* deliver: mq_send MSG into the queue (waiting while it is full) and ack it.
- * Returns 0, or -1 if stopping came first (MSG is nak-ed then). */
-static int deliver(struct import_route *m, natsMsg *msg)
+/* deliver: mq_send MSG (fetched at FETCHED_US) into the queue (waiting while
+ * it is full) and ack it. Returns 0, or -1 if stopping came first (MSG is
+ * nak-ed then). */
+static int deliver(struct import_route *m, natsMsg *msg, int64_t fetched_us)
 {
 	const char *data = natsMsg_GetData(msg);
 	int len = natsMsg_GetDataLength(msg);
@@ -174,16 +178,22 @@ static int deliver(struct import_route *m, natsMsg *msg)
 	}
 	struct seen *slot = &m->seen[seq & (SEEN_SLOTS - 1)];
 	if (seq && slot->seq == seq && slot->ts == ts) {
-		m->skipped++; /* in the queue already: only the ack was missing */
+		/* In the queue already: only the ack was missing. */
+		stats_count(&m->st->skipped, 1);
 		natsMsg_Ack(msg, NULL);
 		return 0;
 	}
 	if ((uint64_t)len > m->max_msg) {
-		m->oversized++;
-		bridge_log("import %s -> %s: stream message %" PRIu64 " is %d bytes, more than "
-		           "the queue's maximum of %" PRIu64 ": terminated (not delivered "
-		           "again); %" PRIu64 " so far",
-		           m->r.subject, m->r.queue, seq, len, m->max_msg, m->oversized);
+		char why[256];
+		snprintf(why, sizeof(why),
+		         "stream message %" PRIu64 " is %d bytes, more than the queue's maximum of "
+		         "%" PRIu64 ": terminated (not delivered again)",
+		         seq, len, m->max_msg);
+		stats_count(&m->st->terminated, 1);
+		stats_count(&m->st->errors, 1);
+		stats_error(&m->st->last, why);
+		bridge_log("import %s -> %s: %s; %" PRIu64 " so far", m->r.subject, m->r.queue, why,
+		           atomic_load(&m->st->terminated));
 		natsMsg_Term(msg, NULL);
 		*slot = (struct seen){seq, ts};
 		return 0;
@@ -200,13 +210,20 @@ static int deliver(struct import_route *m, natsMsg *msg)
 		}
 		if (e != ETIMEDOUT && e != EINTR && e != EAGAIN) {
 			/* EPROTO (damaged) or worse: keep the message in JetStream. */
-			bridge_log("import %s -> %s: mq_send failed: %s; retrying in 1 s",
-			           m->r.subject, m->r.queue, mq_errdetail());
+			char why[512];
+			snprintf(why, sizeof(why), "mq_send failed: %s", mq_errdetail());
+			stats_state(m->st, ROUTE_QUEUE_ERROR);
+			stats_count(&m->st->errors, 1);
+			stats_error(&m->st->last, why);
+			bridge_log("import %s -> %s: %s; retrying in 1 s", m->r.subject, m->r.queue,
+			           why);
 			bridge_sleep_ms(1000);
-		} else if (!said_full++) {
-			bridge_log("import %s -> %s: the queue is full; waiting (JetStream keeps "
-			           "the messages)",
-			           m->r.subject, m->r.queue);
+		} else {
+			stats_state(m->st, ROUTE_WAITING_ROOM);
+			if (!said_full++)
+				bridge_log("import %s -> %s: the queue is full; waiting (JetStream "
+				           "keeps the messages)",
+				           m->r.subject, m->r.queue);
 		}
 		if (bridge_now_ms() >= progress_at) {
 			natsMsg_InProgress(msg, NULL);
@@ -215,8 +232,11 @@ static int deliver(struct import_route *m, natsMsg *msg)
 	}
 	*slot = (struct seen){seq, ts};
 	natsMsg_Ack(msg, NULL);
-	m->imported++;
-	m->redelivered += delivered > 1;
+	hist_record(&m->st->latency, (uint64_t)(bridge_now_us() - fetched_us));
+	stats_state(m->st, ROUTE_RUNNING);
+	stats_count(&m->st->forwarded, 1);
+	if (delivered > 1)
+		stats_count(&m->st->redelivered, 1);
 	return 0;
 }
 
@@ -263,20 +283,31 @@ static void *import_thread(void *arg)
 	int64_t last_log = 0;
 	unsigned errors_in_row = 0;
 	while (!atomic_load(&bridge_stopping)) {
+		/* NATS down: no fetch (it could only time out), the state says why. */
+		if (!conn_up(m->nc)) {
+			stats_state(m->st, ROUTE_WAITING_NATS);
+			bridge_sleep_ms(100);
+			continue;
+		}
 		natsMsgList list = {0};
 		natsStatus s = import_fetch(m->sub, m->batch, &list);
+		int64_t fetched_us = bridge_now_us();
 		if (s != NATS_OK && s != NATS_TIMEOUT && s != NATS_NOT_FOUND) {
-			char why[512];
+			char why[512], text[600];
 			int64_t now = bridge_now_ms(), wait = 100;
 			for (unsigned i = 0; i < errors_in_row && wait < 5000; i++)
 				wait *= 2;
 			wait = wait < 5000 ? wait : 5000;
 			errors_in_row++;
 			m->fetch_errors++;
+			snprintf(text, sizeof(text), "fetch failed: %s",
+			         bridge_nats_error(s, why, sizeof(why)));
+			stats_state(m->st, conn_up(m->nc) ? ROUTE_BACKING_OFF : ROUTE_WAITING_NATS);
+			stats_count(&m->st->errors, 1);
+			stats_error(&m->st->last, text);
 			if (now - last_log >= LOG_EVERY_MS) {
-				bridge_log("import %s -> %s: fetch failed: %s; retrying in %lld ms",
-				           m->r.subject, m->r.queue,
-				           bridge_nats_error(s, why, sizeof(why)), (long long)wait);
+				bridge_log("import %s -> %s: %s; retrying in %lld ms", m->r.subject,
+				           m->r.queue, text, (long long)wait);
 				last_log = now;
 			}
 			natsMsgList_Destroy(&list);
@@ -284,22 +315,25 @@ static void *import_thread(void *arg)
 			continue;
 		}
 		errors_in_row = 0;
+		stats_state(m->st, ROUTE_RUNNING);
 		int stopped = 0;
 		for (int i = 0; i < list.Count; i++) {
+			stats_in_flight(m->st, list.Count - i);
 			if (stopped || atomic_load(&bridge_stopping)) {
 				natsMsg_Nak(list.Msgs[i], NULL);
 				stopped = 1;
 				continue;
 			}
-			stopped = deliver(m, list.Msgs[i]) < 0;
+			stopped = deliver(m, list.Msgs[i], fetched_us) < 0;
 		}
+		stats_in_flight(m->st, 0);
 		natsMsgList_Destroy(&list);
 	}
 	return NULL;
 }
 
 struct import_route *import_start(const struct route *r, natsConnection *nc, const char *stream,
-                                  unsigned batch, unsigned ack_wait_s)
+                                  unsigned batch, unsigned ack_wait_s, struct route_stats *rs)
 {
 	struct import_route *m = calloc(1, sizeof(*m));
 	if (!m) {
@@ -307,6 +341,8 @@ struct import_route *import_start(const struct route *r, natsConnection *nc, con
 		return NULL;
 	}
 	m->r = *r;
+	m->st = rs;
+	m->nc = nc;
 	m->batch = batch;
 	m->ack_wait_s = ack_wait_s;
 	import_consumer_name(r->subject, r->queue, m->consumer, sizeof(m->consumer));
@@ -353,12 +389,15 @@ void import_stop(struct import_route *m)
 		           " delivered before by JetStream: possible duplicates), %" PRIu64
 		           " skipped (delivered again, already in the queue), %" PRIu64
 		           " oversized terminated, %" PRIu64 " fetch errors",
-		           m->r.subject, m->r.queue, m->imported, m->redelivered, m->skipped,
-		           m->oversized, m->fetch_errors);
+		           m->r.subject, m->r.queue, atomic_load(&m->st->forwarded),
+		           atomic_load(&m->st->redelivered), atomic_load(&m->st->skipped),
+		           atomic_load(&m->st->terminated), m->fetch_errors);
 	}
 	if (m->q)
 		mq_detach(m->q);
 	m->q = NULL;
+	stats_state(m->st, ROUTE_STOPPED);
+	stats_in_flight(m->st, 0);
 }
 
 void import_free(struct import_route *m)

@@ -30,16 +30,23 @@ int inflight_init(struct inflight_table *t, unsigned window)
 	t->window = window;
 	t->count = 0;
 	t->slots = calloc(t->size, sizeof(*t->slots));
-	return t->slots ? 0 : -1;
+	t->stamps = calloc(t->size, sizeof(*t->stamps));
+	if (t->slots && t->stamps)
+		return 0;
+	inflight_free(t);
+	errno = ENOMEM;
+	return -1;
 }
 
 void inflight_free(struct inflight_table *t)
 {
 	free(t->slots);
+	free(t->stamps);
 	t->slots = NULL;
+	t->stamps = NULL;
 }
 
-int inflight_put(struct inflight_table *t, const mq_lease_t *lease)
+int inflight_put(struct inflight_table *t, const mq_lease_t *lease, int64_t stamp)
 {
 	if (lease->deliveries == 0) {
 		errno = EINVAL;
@@ -55,11 +62,12 @@ int inflight_put(struct inflight_table *t, const mq_lease_t *lease)
 		return -1;
 	}
 	t->slots[i] = *lease;
+	t->stamps[i] = stamp;
 	t->count++;
 	return 0;
 }
 
-int inflight_take(struct inflight_table *t, uint64_t id, mq_lease_t *out)
+int inflight_take(struct inflight_table *t, uint64_t id, mq_lease_t *out, int64_t *stamp)
 {
 	size_t mask = t->size - 1, i = find(t, id), j = i;
 	if (!t->slots[i].deliveries) {
@@ -67,6 +75,8 @@ int inflight_take(struct inflight_table *t, uint64_t id, mq_lease_t *out)
 		return -1;
 	}
 	*out = t->slots[i];
+	if (stamp)
+		*stamp = t->stamps[i];
 	t->slots[i].deliveries = 0;
 	t->count--;
 	/* Knuth's algorithm R: move back each later entry of the probe run whose
@@ -78,6 +88,7 @@ int inflight_take(struct inflight_table *t, uint64_t id, mq_lease_t *out)
 		size_t h = home(t, t->slots[j].id);
 		if (i < j ? (h <= i || h > j) : (h <= i && h > j)) {
 			t->slots[i] = t->slots[j];
+			t->stamps[i] = t->stamps[j];
 			t->slots[j].deliveries = 0;
 			i = j;
 		}

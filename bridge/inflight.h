@@ -16,6 +16,7 @@
 
 struct inflight_table {
 	mq_lease_t *slots;
+	int64_t *stamps; /* each slot's stamp (when it was published) */
 	size_t size;     /* power of two */
 	unsigned window; /* most entries held */
 	unsigned count;  /* entries held */
@@ -28,12 +29,13 @@ int inflight_init(struct inflight_table *t, unsigned window);
 /* inflight_free: release T's memory. */
 void inflight_free(struct inflight_table *t);
 
-/* inflight_put: hold a copy of LEASE. Returns 0, or -1 with errno: ENOSPC the
- * window is full; EEXIST a lease of the same id is held; EINVAL deliveries 0. */
-int inflight_put(struct inflight_table *t, const mq_lease_t *lease);
+/* inflight_put: hold a copy of LEASE, with STAMP (the caller's: export.c
+ * keeps when it published). Returns 0, or -1 with errno: ENOSPC the window
+ * is full; EEXIST a lease of the same id is held; EINVAL deliveries 0. */
+int inflight_put(struct inflight_table *t, const mq_lease_t *lease, int64_t stamp);
 
-/* inflight_take: remove the lease of id ID into *OUT. Returns 0, or -1 with
- * errno ENOENT if none is held. */
-int inflight_take(struct inflight_table *t, uint64_t id, mq_lease_t *out);
+/* inflight_take: remove the lease of id ID into *OUT, and its stamp into
+ * *STAMP (if not NULL). Returns 0, or -1 with errno ENOENT if none is held. */
+int inflight_take(struct inflight_table *t, uint64_t id, mq_lease_t *out, int64_t *stamp);
 
 #endif /* MQBRIDGE_INFLIGHT_H */

@@ -1,4 +1,4 @@
-/* main.c - mqbridge's main: check the options, connect, start the routes, stop on a signal. */
+/* main.c - mqbridge's main: options, HTTP endpoints, NATS, the routes; stopped by a signal. */
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -9,10 +9,16 @@
 #include <unistd.h>
 
 #include "bridge.h"
+#include "http.h"
+#include "stats.h"
 
 /* Publishes in flight when stopping: how long to wait for their acks before
  * giving their leases back (they are published again by the next run). */
 #define STOP_GRACE_MS 5000
+
+/* What the routes and the connection count, and the endpoints show (static:
+ * a latency histogram per route makes it large). */
+static struct bridge_stats stats;
 
 int main(int argc, char **argv)
 {
@@ -43,16 +49,31 @@ int main(int argc, char **argv)
 		}
 		mq_detach(q);
 	}
-	if (strcmp(o.listen, BRIDGE_DEFAULT_LISTEN))
-		bridge_log("--listen %s: the HTTP status server is not built yet; ignored",
-		           o.listen);
+
+	/* The endpoints before NATS: /healthz says why while we wait for it.
+	 * Their threads inherit the blocked signals. */
+	stats_init(&stats, &o);
+	char err[512];
+	struct http_server *http = endpoints_start(&stats, o.listen, err, sizeof(err));
+	if (!http) {
+		bridge_log("http: %s", err);
+		stats_destroy(&stats);
+		return errno == EINVAL ? BRIDGE_EXIT_USAGE : BRIDGE_EXIT_ERROR;
+	}
+	char shown[160];
+	bridge_log("http: listening on http://%s",
+	           http_listen_shown(o.listen, http_port(http), shown, sizeof(shown)));
 
 	if (nats_Open(-1) != NATS_OK) {
 		bridge_log("cannot initialise the NATS library");
+		http_stop(http);
+		stats_destroy(&stats);
 		return BRIDGE_EXIT_ERROR;
 	}
-	natsConnection *nc = conn_open(&o, &sigs);
+	natsConnection *nc = conn_open(&o, &sigs, &stats);
 	if (!nc) {
+		http_stop(http);
+		stats_destroy(&stats);
 		nats_CloseAndWait(2000);
 		return atomic_load(&bridge_stopping) ? BRIDGE_EXIT_OK : BRIDGE_EXIT_ERROR;
 	}
@@ -66,9 +87,10 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < o.nroutes && rc == BRIDGE_EXIT_OK; i++) {
 		const struct route *r = &o.routes[i];
 		if (r->dir == ROUTE_EXPORT)
-			ex[i] = export_start(r, nc, o.window);
+			ex[i] = export_start(r, nc, o.window, &stats.routes[i]);
 		else
-			im[i] = import_start(r, nc, o.stream, o.batch, o.ack_wait_s);
+			im[i] = import_start(r, nc, o.stream, o.batch, o.ack_wait_s,
+			                     &stats.routes[i]);
 		if (!ex[i] && !im[i])
 			rc = BRIDGE_EXIT_ERROR;
 	}
@@ -89,6 +111,8 @@ int main(int argc, char **argv)
 	}
 	/* No callback runs after this, so the routes may be freed. */
 	natsConnection_Close(nc);
+	/* The endpoints ask the connection its state: stopped before it goes. */
+	http_stop(http);
 	for (unsigned i = 0; i < o.nroutes; i++)
 		import_free(im[i]);
 	jsCtx_Destroy(js);
@@ -96,5 +120,6 @@ int main(int argc, char **argv)
 	nats_CloseAndWait(5000);
 	for (unsigned i = 0; i < o.nroutes; i++)
 		export_free(ex[i]);
+	stats_destroy(&stats);
 	return rc;
 }

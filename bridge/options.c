@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "bridge.h"
+#include "http.h"
 
 static const char usage_text[] =
         "Usage: mqbridge --nats URL [--stream NAME] [--listen ADDR:PORT]\n"
@@ -32,8 +33,10 @@ static const char usage_text[] =
         "  --creds FILE            NATS user credentials file (JWT and NKey seed)\n"
         "  --user U --password P   NATS user and password\n"
         "  --tls-ca FILE           CA certificates to verify the server (implies TLS)\n"
-        "  --listen ADDR:PORT      HTTP status address (default " BRIDGE_DEFAULT_LISTEN
-        "; not served yet)\n"
+        "  --listen ADDR:PORT      serve /healthz, /status (JSON) and /metrics (Prometheus)\n"
+        "                          on ADDR:PORT (default " BRIDGE_DEFAULT_LISTEN
+        "; [::1]:PORT for\n"
+        "                          IPv6; port 0 picks a free one, logged)\n"
         "  --window N              export: publishes awaiting JetStream's ack per route\n"
         "                          (1..65536, default 256)\n"
         "  --batch N               import: messages per fetch (1..1024, default 64)\n"
@@ -42,8 +45,8 @@ static const char usage_text[] =
         "                          default 30; an existing consumer keeps its own)\n"
         "  --help                  this text\n"
         "\n"
-        "Exit status: 0 stopped by SIGTERM/SIGINT; 1 a queue, NATS or the stream could not\n"
-        "be set up; 2 bad command line or config file.\n";
+        "Exit status: 0 stopped by SIGTERM/SIGINT; 1 a queue, NATS, the stream or the\n"
+        "--listen address could not be set up; 2 bad command line or config file.\n";
 
 /* bad: print "mqbridge: WHAT" and the hint; returns BRIDGE_EXIT_USAGE. */
 __attribute__((format(printf, 1, 2))) static int bad(const char *fmt, ...)
@@ -217,11 +220,14 @@ static int set_option(struct bridge_opts *o, const char *name, const char *value
 			           value);
 		strcpy(o->stream, value);
 	} else if (!strcmp(name, "listen")) {
-		const char *colon = strrchr(value, ':');
-		unsigned port;
-		if (!colon || colon == value || parse_uint(colon + 1, 0, 65535, &port) ||
-		    copy(o->listen, sizeof(o->listen), value))
-			return bad("--listen '%s': want ADDR:PORT (port 0..65535)", value);
+		/* The HTTP server's own parser: what passes here, it binds. */
+		struct sockaddr_storage sa;
+		socklen_t salen;
+		char why[256];
+		if (http_parse_listen(value, &sa, &salen, why, sizeof(why)) != 0)
+			return bad("%s", why);
+		if (copy(o->listen, sizeof(o->listen), value))
+			return bad("--listen '%s': too long", value);
 	} else if (!strcmp(name, "export") || !strcmp(name, "import")) {
 		return add_route(o, name[0] == 'e' ? ROUTE_EXPORT : ROUTE_IMPORT, value);
 	} else if (!strcmp(name, "config")) {

@@ -7,8 +7,10 @@
  *   view.c     the queues' snapshots for rendering, and their health checks
  *   status.h   (a library of its own, shared with mqctl) rates, time in
  *              queue, and snapshots as /status JSON and /metrics text
- *   http.c     the embedded HTTP server (libmicrohttpd): routes, limits,
- *              static files of the dashboard
+ *   routes.c   the HTTP routes: /status, /metrics, /healthz, the
+ *              dashboard's static files
+ *   http.h     (a library of its own, shared with mqbridge) the embedded
+ *              HTTP server (libmicrohttpd) and its limits
  */
 #ifndef MQBROKER_BROKER_H
 #define MQBROKER_BROKER_H
@@ -18,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "http.h"
 #include "libmq.h"
 #include "owner.h"
 #include "status.h"
@@ -81,26 +84,13 @@ struct broker_view **view_take(struct broker *b, const char *name, int *n);
 /* view_free: free what view_take returned. */
 void view_free(struct broker_view **v, int n);
 
-/* http.c */
-struct http_server;
+/* routes.c */
 
 /* http_start: serve B on LISTEN ("ADDR:PORT", IPv4 or [IPv6]:PORT) with the
- * dashboard files under WEB_ROOT. Returns the server, or NULL with a
- * one-line reason in ERR (ERRLEN bytes) and errno (EADDRINUSE, EINVAL...). */
+ * dashboard files under WEB_ROOT (NULL: the built-in ones), through the
+ * server of http.h (http_port, http_stop). Returns the server, or NULL with
+ * a one-line reason in ERR (ERRLEN bytes) and errno (EADDRINUSE, EINVAL...). */
 struct http_server *http_start(struct broker *b, const char *listen, const char *web_root,
                                char *err, size_t errlen);
-
-/* http_port: the TCP port S listens on (the one picked, if LISTEN said port 0),
- * or -1 if S is NULL. */
-int http_port(const struct http_server *s);
-
-/* http_parse_listen: SPEC ("A.B.C.D:PORT", "[IPV6]:PORT" or "localhost:PORT";
- * PORT 0..65535, 0 = any free port) into *SA and *LEN. Returns 0, or -1 with
- * errno EINVAL and a one-line reason in ERR (ERRLEN bytes). */
-int http_parse_listen(const char *spec, struct sockaddr_storage *sa, socklen_t *len, char *err,
-                      size_t errlen);
-
-/* http_stop: stop serving and free S (NULL is fine). */
-void http_stop(struct http_server *s);
 
 #endif /* MQBROKER_BROKER_H */

@@ -1,30 +1,25 @@
-/* http.c - mqbroker's embedded HTTP server (libmicrohttpd): routes, limits, dashboard files. */
+/* http.c - the HTTP server of mqbroker and mqbridge (libmicrohttpd): limits, log, replies. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <linux/openat2.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
 
-#include "broker.h"
-#include "web_assets.h"
+#include "http.h"
 
 /*
  * Limits, so that slow or abusive clients cannot stall the server.
@@ -78,15 +73,21 @@ struct http_server {
 	unsigned long cut_deadline, cut_evicted; /* counted, for the log */
 	pthread_t sweeper;
 	bool sweeper_started;
-	int stop_pipe[2]; /* the sweeper's stop signal */
-	struct broker *b;
-	int web_dirfd;       /* --web-root, opened; -1: the built-in dashboard */
-	bool web_root_given; /* --web-root given (files come from web_dirfd only) */
+	int stop_pipe[2];       /* the sweeper's stop signal */
+	struct http_config cfg; /* the program's name and routes */
 	int port;
 	pthread_mutex_t log_lock; /* the rate limit of http_log */
 	time_t log_second;
 	unsigned log_lines, log_suppressed;
 };
+
+/* now_s: CLOCK_MONOTONIC in seconds (the header deadline's clock). */
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /*
  * http_log: libmicrohttpd's error log, one line on stderr per message, at
@@ -111,7 +112,7 @@ __attribute__((format(printf, 2, 0))) static void http_log(void *cls, const char
 	time_t now = time(NULL);
 	if (now != s->log_second) {
 		if (s->log_suppressed)
-			fprintf(stderr, "mqbroker: http: (%u more messages suppressed)\n",
+			fprintf(stderr, "%s: http: (%u more messages suppressed)\n", s->cfg.prog,
 			        s->log_suppressed);
 		s->log_second = now;
 		s->log_lines = 0;
@@ -119,7 +120,7 @@ __attribute__((format(printf, 2, 0))) static void http_log(void *cls, const char
 	}
 	if (s->log_lines < HTTP_LOG_PER_SECOND) {
 		s->log_lines++;
-		fprintf(stderr, "mqbroker: http: %s\n", line);
+		fprintf(stderr, "%s: http: %s\n", s->cfg.prog, line);
 	} else {
 		s->log_suppressed++;
 	}
@@ -139,7 +140,7 @@ __attribute__((format(printf, 4, 5))) static int fail(int e, char *err, size_t e
 }
 
 /*
- * http_parse_listen: declared in broker.h.
+ * http_parse_listen: declared in http.h.
  */
 int http_parse_listen(const char *spec, struct sockaddr_storage *sa, socklen_t *len, char *err,
                       size_t errlen)
@@ -201,12 +202,12 @@ int http_parse_listen(const char *spec, struct sockaddr_storage *sa, socklen_t *
 
 /*
  * open_listener: a socket bound to SA and listening (SO_REUSEADDR, so a
- * restarted broker rebinds at once). Bound here rather than inside
+ * restarted program rebinds at once). Bound here rather than inside
  * libmicrohttpd so that "address in use" is told apart from other failures.
  * Returns the socket, or -1 with errno and the reason (naming SPEC) in ERR.
  */
 static int open_listener(const struct sockaddr_storage *sa, socklen_t len, const char *spec,
-                         char *err, size_t errlen)
+                         const char *prog, char *err, size_t errlen)
 {
 	int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -219,9 +220,9 @@ static int open_listener(const struct sockaddr_storage *sa, socklen_t len, const
 		close(fd);
 		if (e == EADDRINUSE)
 			return fail(e, err, errlen,
-			            "cannot listen on %s: address in use — is another mqbroker "
+			            "cannot listen on %s: address in use — is another %s "
 			            "running? pick another --listen",
-			            spec);
+			            spec, prog);
 		if (e == EADDRNOTAVAIL)
 			return fail(e, err, errlen,
 			            "cannot listen on %s: no such address on this host — pick "
@@ -263,8 +264,11 @@ static char *error_body(const char *error, const char *url)
 	return body;
 }
 
-#define CT_JSON    "application/json"
-#define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
+/* struct http_request: the request a route answers (http.h). */
+struct http_request {
+	struct MHD_Connection *c;
+	const char *url;
+};
 
 /*
  * reply: send STATUS with the malloc'd BODY (taken; NULL means out of memory,
@@ -282,7 +286,7 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
 			free(body);
 	} else {
 		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-		ctype = CT_JSON;
+		ctype = HTTP_CT_JSON;
 		cache = "no-store";
 		r = MHD_create_response_from_buffer(sizeof(oom) - 1, (void *)oom,
 		                                    MHD_RESPMEM_PERSISTENT);
@@ -304,170 +308,50 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
 static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *error,
                                    const char *url)
 {
-	return reply(c, status, CT_JSON, "no-store", error_body(error, url));
+	return reply(c, status, HTTP_CT_JSON, "no-store", error_body(error, url));
 }
 
-/* Content types of the dashboard's files; "no-cache" keeps HTML fresh after an upgrade. */
-static const struct {
-	const char *ext, *ctype, *cache;
-} static_types[] = {
-        {".html", "text/html; charset=utf-8", "no-cache"},
-        {".htm", "text/html; charset=utf-8", "no-cache"},
-        {".css", "text/css; charset=utf-8", "max-age=300"},
-        {".js", "text/javascript; charset=utf-8", "max-age=300"},
-        {".mjs", "text/javascript; charset=utf-8", "max-age=300"},
-        {".json", "application/json", "max-age=300"},
-        {".svg", "image/svg+xml", "max-age=300"},
-        {".png", "image/png", "max-age=300"},
-        {".ico", "image/x-icon", "max-age=300"},
-        {".txt", "text/plain; charset=utf-8", "max-age=300"},
-};
-
-/* A dashboard file found for a URL: built in (DATA) or opened under
- * --web-root (FD), with its Content-Type and Cache-Control. */
-struct static_file {
-	int fd; /* -1: built in */
-	const unsigned char *data;
-	size_t len;
-	const char *ctype, *cache;
-};
-
-/* static_path: URL as a path relative to the dashboard ("/" and ".../" mean
- * index.html) into OUT (LEN bytes, with a leading "/"), or -1 if it names no
- * file: any path segment starting with "." (so "..", and hidden files). */
-static int static_path(const char *url, char *out, size_t len)
+int http_reply(struct http_request *rq, unsigned status, const char *ctype, const char *cache,
+               char *body)
 {
-	if (url[0] != '/')
-		return -1;
-	for (const char *p = url; (p = strchr(p, '/')) != NULL;)
-		if (*++p == '.')
-			return -1;
-	size_t n = strlen(url);
-	int w = snprintf(out, len, "%s%s", url, url[n - 1] == '/' ? "index.html" : "");
-	return w < 0 || (size_t)w >= len ? -1 : 0;
+	return reply(rq->c, status, ctype, cache, body);
 }
 
-/*
- * open_beneath: open PATH (relative) beneath the directory DIRFD, as
- * openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
- * RESOLVE_NO_MAGICLINKS: the kernel resolves every component inside the
- * directory and refuses any symbolic link on the way, in one step, so no
- * rename or symlink swapped in meanwhile can lead it outside (checking a
- * path and then opening it could be raced). Returns the descriptor or -1.
- */
-static int open_beneath(int dirfd, const char *path)
+int http_reply_error(struct http_request *rq, unsigned status, const char *error)
 {
-	struct open_how how = {
-	        .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
-	        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-	};
-	return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+	return reply_error(rq->c, status, error, rq->url);
 }
 
-/*
- * find_static: the dashboard file for URL: from --web-root if the broker was
- * given one (a regular file, opened beneath it), else built in. Returns 0
- * with *F filled (the caller owns F->fd), or -1 (answer 404).
- */
-static int find_static(const struct http_server *s, const char *url, struct static_file *f)
+/* reply_file: 200 with the response R (NULL: it could not be made; FD, if
+ * not -1, is closed then), its CTYPE and CACHE. */
+static int reply_file(struct http_request *rq, struct MHD_Response *r, int fd, const char *ctype,
+                      const char *cache)
 {
-	char path[PATH_MAX];
-	if (static_path(url, path, sizeof(path)) != 0)
-		return -1;
-	f->fd = -1;
-	if (s->web_root_given) {
-		int fd = s->web_dirfd >= 0 ? open_beneath(s->web_dirfd, path + 1) : -1;
-		struct stat st;
-		if (fd < 0)
-			return -1;
-		if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-			close(fd);
-			return -1;
-		}
-		f->fd = fd;
-		f->len = (size_t)st.st_size;
-	} else {
-		size_t i = 0;
-		while (i < web_assets_count && strcmp(web_assets[i].path, path) != 0)
-			i++;
-		if (i == web_assets_count)
-			return -1;
-		f->data = web_assets[i].data;
-		f->len = web_assets[i].len;
-	}
-	f->ctype = "application/octet-stream";
-	f->cache = "max-age=300";
-	const char *dot = strrchr(path, '.');
-	for (size_t i = 0; dot && i < sizeof(static_types) / sizeof(static_types[0]); i++) {
-		if (strcasecmp(dot, static_types[i].ext) == 0) {
-			f->ctype = static_types[i].ctype;
-			f->cache = static_types[i].cache;
-			break;
-		}
-	}
-	return 0;
-}
-
-/* serve_static: answer GET/HEAD URL with a dashboard file, or 404. */
-static enum MHD_Result serve_static(const struct http_server *s, struct MHD_Connection *c,
-                                    const char *url)
-{
-	struct static_file f;
-	if (find_static(s, url, &f) != 0)
-		return reply_error(c, MHD_HTTP_NOT_FOUND, "not found", url);
-	/* A file's response owns its descriptor from here on (libmicrohttpd
-	 * closes it); a built-in one points at the binary's own bytes. */
-	struct MHD_Response *r = f.fd >= 0 ? MHD_create_response_from_fd(f.len, f.fd)
-	                                   : MHD_create_response_from_buffer(
-	                                             f.len, (void *)f.data, MHD_RESPMEM_PERSISTENT);
 	if (!r) {
-		if (f.fd >= 0)
-			close(f.fd);
-		return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, CT_JSON, "no-store", NULL);
+		if (fd >= 0)
+			close(fd);
+		return reply(rq->c, MHD_HTTP_INTERNAL_SERVER_ERROR, HTTP_CT_JSON, "no-store", NULL);
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, f.ctype);
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, f.cache);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache);
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-	enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	enum MHD_Result ret = MHD_queue_response(rq->c, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
 	return ret;
 }
 
-enum route { ROUTE_STATUS, ROUTE_QUEUE, ROUTE_METRICS, ROUTE_HEALTHZ, ROUTE_STATIC };
-
-#define QUEUE_PREFIX "/status/queues/"
-
-/* render_view: take snapshots of B's queues and render them with RENDER
- * (malloc'd), or NULL. */
-static char *render_view(struct broker *b, char *(*render)(const struct broker_view *const *, int))
+int http_reply_data(struct http_request *rq, const void *data, size_t len, const char *ctype,
+                    const char *cache)
 {
-	int n;
-	struct broker_view **v = view_take(b, NULL, &n);
-	if (!v)
-		return NULL;
-	char *body = render((const struct broker_view *const *)v, n);
-	view_free(v, n);
-	return body;
+	return reply_file(
+	        rq, MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT), -1,
+	        ctype, cache);
 }
 
-/* reply_queue: GET /status/queues/NAME (URL already unescaped by
- * libmicrohttpd): the element of queue "/NAME", or 404. */
-static enum MHD_Result reply_queue(struct http_server *s, struct MHD_Connection *c, const char *url)
+int http_reply_fd(struct http_request *rq, int fd, size_t len, const char *ctype, const char *cache)
 {
-	char name[MQ_NAME_MAX + 2];
-	const char *rest = url + strlen(QUEUE_PREFIX);
-	if (strlen(rest) + 1 > MQ_NAME_MAX || !*rest || strchr(rest, '/'))
-		return reply_error(c, MHD_HTTP_NOT_FOUND, "no such queue", url);
-	snprintf(name, sizeof(name), "/%s", rest);
-	int n;
-	struct broker_view **v = view_take(s->b, name, &n);
-	if (!v)
-		return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, CT_JSON, "no-store", NULL);
-	char *body = n == 1 ? render_queue(v[0]) : NULL;
-	view_free(v, n);
-	if (n != 1)
-		return reply_error(c, MHD_HTTP_NOT_FOUND, "no such queue", url);
-	return reply(c, MHD_HTTP_OK, CT_JSON, "no-store", body);
+	/* The response owns the descriptor from here on (libmicrohttpd closes it). */
+	return reply_file(rq, MHD_create_response_from_fd(len, fd), fd, ctype, cache);
 }
 
 /* has_body: whether the request announces a body (Content-Length > 0 or chunked). */
@@ -510,54 +394,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_size = 0;
 		return MHD_YES;
 	}
-
-	enum route route = strcmp(url, "/status") == 0                             ? ROUTE_STATUS
-	                   : strncmp(url, QUEUE_PREFIX, strlen(QUEUE_PREFIX)) == 0 ? ROUTE_QUEUE
-	                   : strcmp(url, "/metrics") == 0                          ? ROUTE_METRICS
-	                   : strcmp(url, "/healthz") == 0                          ? ROUTE_HEALTHZ
-	                                                                           : ROUTE_STATIC;
 	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
 	           strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-	if (!get) {
-		/* 405 where a GET would have found something, 404 elsewhere. */
-		bool known = route != ROUTE_STATIC || strcmp(url, "/") == 0;
-		if (!known) {
-			struct static_file f;
-			known = find_static(s, url, &f) == 0;
-			if (known && f.fd >= 0)
-				close(f.fd);
-		}
-		if (known)
-			return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed",
-			                   url);
-		return reply_error(c, MHD_HTTP_NOT_FOUND, "not found", url);
-	}
-
-	switch (route) {
-	case ROUTE_STATUS:
-		return reply(c, MHD_HTTP_OK, CT_JSON, "no-store", render_view(s->b, render_status));
-	case ROUTE_QUEUE:
-		return reply_queue(s, c, url);
-	case ROUTE_METRICS:
-		return reply(c, MHD_HTTP_OK, CT_METRICS, "no-store",
-		             render_view(s->b, render_metrics));
-	case ROUTE_HEALTHZ: {
-		/* 503 while a queue is damaged or refused: their names, and each
-		 * one's reason ("errors", by name; "error": the first, as before). */
-		int n;
-		struct broker_view **v = view_take(s->b, NULL, &n);
-		if (!v)
-			return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, CT_JSON, "no-store", NULL);
-		int bad = 0;
-		char *body = render_health((const struct broker_view *const *)v, n, getpid(), &bad);
-		view_free(v, n);
-		return reply(c, bad ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, CT_JSON,
-		             "no-store", body);
-	}
-	case ROUTE_STATIC:
-		break;
-	}
-	return serve_static(s, c, url);
+	struct http_request rq = {.c = c, .url = url};
+	return s->cfg.route(s->cfg.ctx, &rq, url, get) == MHD_YES ? MHD_YES : MHD_NO;
 }
 
 /* cut: end connection T (conns_lock held): libmicrohttpd sees the socket
@@ -585,7 +425,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		if (!t)
 			return; /* untracked: the idle timeout still applies */
 		t->fd = ci ? fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0) : -1;
-		t->since = broker_now();
+		t->since = now_s();
 		pthread_mutex_lock(&s->conns_lock);
 		t->prev = s->newest;
 		if (s->newest)
@@ -642,7 +482,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req,
 		return;
 	pthread_mutex_lock(&s->conns_lock);
 	t->header_done = false;
-	t->since = broker_now();
+	t->since = now_s();
 	pthread_mutex_unlock(&s->conns_lock);
 }
 
@@ -651,12 +491,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req,
 static void *sweeper(void *arg)
 {
 	struct http_server *s = arg;
-	double next_report = broker_now() + 60;
+	double next_report = now_s() + 60;
 	for (;;) {
 		struct pollfd pfd = {.fd = s->stop_pipe[0], .events = POLLIN};
 		if (poll(&pfd, 1, 250) != 0)
 			break; /* stop (or an error: stop too) */
-		double now = broker_now();
+		double now = now_s();
 		pthread_mutex_lock(&s->conns_lock);
 		for (struct conn_track *t = s->oldest; t; t = t->next) {
 			if (!t->header_done && !t->cut && now - t->since > HTTP_HEADER_DEADLINE_S) {
@@ -674,9 +514,9 @@ static void *sweeper(void *arg)
 		pthread_mutex_unlock(&s->conns_lock);
 		if (deadline || evicted)
 			fprintf(stderr,
-			        "mqbroker: http: closed %lu connections whose request header took "
+			        "%s: http: closed %lu connections whose request header took "
 			        "over %.0f s, and %lu evicted near the connection limit\n",
-			        deadline, HTTP_HEADER_DEADLINE_S, evicted);
+			        s->cfg.prog, deadline, HTTP_HEADER_DEADLINE_S, evicted);
 	}
 	return NULL;
 }
@@ -699,45 +539,29 @@ static unsigned raise_fd_limit(void)
 	return avail > HTTP_MAX_CONNECTIONS ? HTTP_MAX_CONNECTIONS : (unsigned)avail;
 }
 
-/*
- * set_web_root: open WEB_ROOT (--web-root) as the directory files are served
- * from, beneath it. A missing directory is not fatal (the API is what
- * scrapers need): it is reported on stderr and "/" answers 404.
- */
-static void set_web_root(struct http_server *s, const char *web_root)
-{
-	if (!web_root)
-		return;
-	s->web_root_given = true;
-	s->web_dirfd = open(web_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s->web_dirfd < 0)
-		fprintf(stderr,
-		        "mqbroker: http: dashboard directory %s: %s; serving the API only\n",
-		        web_root, strerror(errno));
-}
-
-struct http_server *http_start(struct broker *b, const char *listen_spec, const char *web_root,
-                               char *err, size_t errlen)
+struct http_server *http_server_start(const struct http_config *cfg, const char *listen_spec,
+                                      char *err, size_t errlen)
 {
 	struct sockaddr_storage sa;
 	socklen_t salen = 0;
-	if (http_parse_listen(listen_spec, &sa, &salen, err, errlen) != 0)
-		return NULL;
-
-	struct http_server *s = calloc(1, sizeof(*s));
+	int parsed = http_parse_listen(listen_spec, &sa, &salen, err, errlen);
+	struct http_server *s = parsed == 0 ? calloc(1, sizeof(*s)) : NULL;
 	if (!s) {
-		fail(ENOMEM, err, errlen, "cannot listen on %s: out of memory", listen_spec);
+		if (parsed == 0)
+			fail(ENOMEM, err, errlen, "cannot listen on %s: out of memory",
+			     listen_spec);
+		if (cfg->free_ctx)
+			cfg->free_ctx(cfg->ctx);
+		errno = parsed == 0 ? ENOMEM : EINVAL;
 		return NULL;
 	}
-	s->b = b;
+	s->cfg = *cfg;
 	pthread_mutex_init(&s->log_lock, NULL);
 	pthread_mutex_init(&s->conns_lock, NULL);
 	s->stop_pipe[0] = s->stop_pipe[1] = -1;
 	s->conn_limit = raise_fd_limit();
-	s->web_dirfd = -1;
-	set_web_root(s, web_root);
 
-	int fd = open_listener(&sa, salen, listen_spec, err, errlen);
+	int fd = open_listener(&sa, salen, listen_spec, cfg->prog, err, errlen);
 	if (fd < 0) {
 		int e = errno;
 		http_stop(s);
@@ -783,6 +607,15 @@ struct http_server *http_start(struct broker *b, const char *listen_spec, const 
 	return s;
 }
 
+const char *http_listen_shown(const char *listen, int port, char *out, size_t len)
+{
+	snprintf(out, len, "%s", listen);
+	char *colon = strrchr(out, ':');
+	if (colon && !strcmp(colon, ":0")) /* port 0: say which one we got */
+		snprintf(colon + 1, len - (size_t)(colon + 1 - out), "%d", port);
+	return out;
+}
+
 int http_port(const struct http_server *s)
 {
 	return s ? s->port : -1;
@@ -801,9 +634,9 @@ void http_stop(struct http_server *s)
 			close(s->stop_pipe[i]);
 	if (s->daemon)
 		MHD_stop_daemon(s->daemon); /* closes the listening socket and all connections */
+	if (s->cfg.free_ctx)
+		s->cfg.free_ctx(s->cfg.ctx); /* no route call runs any more */
 	pthread_mutex_destroy(&s->conns_lock);
-	if (s->web_dirfd >= 0)
-		close(s->web_dirfd);
 	pthread_mutex_destroy(&s->log_lock);
 	free(s);
 }

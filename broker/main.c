@@ -862,11 +862,7 @@ int main(int argc, char **argv)
 		               : (why == EINVAL ? BROKER_EXIT_USAGE : BROKER_EXIT_RUNTIME);
 	}
 	char shown[160];
-	snprintf(shown, sizeof(shown), "%s", o.listen);
-	char *colon = strrchr(shown, ':');
-	if (colon && !strcmp(colon, ":0")) /* port 0: say which one we got */
-		snprintf(colon + 1, sizeof(shown) - (size_t)(colon + 1 - shown), "%d",
-		         http_port(http));
+	http_listen_shown(o.listen, http_port(http), shown, sizeof(shown));
 	if (b.nqueues == 1)
 		broker_log("serving %s on http://%s/ (pid %d)", b.queues[0]->name, shown,
 		           (int)getpid());

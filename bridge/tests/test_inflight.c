@@ -1,5 +1,5 @@
 /* test_inflight.c - the export window's lease table (bridge/inflight.c): put, take, full, and
- * deletion inside probe runs checked against a model. */
+ * deletion inside probe runs checked against a model (each lease keeping its stamp). */
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -24,20 +24,20 @@ START_TEST(test_put_take)
 	ck_assert_uint_ge(t.size, 8);
 	for (uint64_t id = 1; id <= 4; id++) {
 		mq_lease_t l = lease(id);
-		ck_assert_int_eq(inflight_put(&t, &l), 0);
+		ck_assert_int_eq(inflight_put(&t, &l, (int64_t)l.id * 10), 0);
 	}
 	mq_lease_t l = lease(5), out;
-	ck_assert_int_eq(inflight_put(&t, &l), -1); /* the window is full */
+	ck_assert_int_eq(inflight_put(&t, &l, (int64_t)l.id * 10), -1); /* the window is full */
 	ck_assert_int_eq(errno, ENOSPC);
-	ck_assert_int_eq(inflight_take(&t, 9, &out), -1);
+	ck_assert_int_eq(inflight_take(&t, 9, &out, NULL), -1);
 	ck_assert_int_eq(errno, ENOENT);
-	ck_assert_int_eq(inflight_take(&t, 3, &out), 0);
+	ck_assert_int_eq(inflight_take(&t, 3, &out, NULL), 0);
 	ck_assert_uint_eq(out.id, 3);
 	ck_assert_uint_eq(out.slot, 21);
-	ck_assert_int_eq(inflight_take(&t, 3, &out), -1); /* settled once */
-	ck_assert_int_eq(inflight_put(&t, &l), 0);        /* room again */
+	ck_assert_int_eq(inflight_take(&t, 3, &out, NULL), -1);        /* settled once */
+	ck_assert_int_eq(inflight_put(&t, &l, (int64_t)l.id * 10), 0); /* room again */
 	l = lease(2);
-	ck_assert_int_eq(inflight_put(&t, &l), -1);
+	ck_assert_int_eq(inflight_put(&t, &l, (int64_t)l.id * 10), -1);
 	ck_assert_int_eq(errno, ENOSPC);
 	ck_assert_uint_eq(t.count, 4);
 	inflight_free(&t);
@@ -49,12 +49,12 @@ START_TEST(test_refuses_duplicates_and_unleased)
 	struct inflight_table t;
 	ck_assert_int_eq(inflight_init(&t, 8), 0);
 	mq_lease_t l = lease(42);
-	ck_assert_int_eq(inflight_put(&t, &l), 0);
-	ck_assert_int_eq(inflight_put(&t, &l), -1);
+	ck_assert_int_eq(inflight_put(&t, &l, (int64_t)l.id * 10), 0);
+	ck_assert_int_eq(inflight_put(&t, &l, (int64_t)l.id * 10), -1);
 	ck_assert_int_eq(errno, EEXIST);
 	l.deliveries = 0;
 	l.id = 43;
-	ck_assert_int_eq(inflight_put(&t, &l), -1);
+	ck_assert_int_eq(inflight_put(&t, &l, (int64_t)l.id * 10), -1);
 	ck_assert_int_eq(errno, EINVAL);
 	ck_assert_int_eq(inflight_init(&(struct inflight_table){0}, 0), -1);
 	inflight_free(&t);
@@ -83,23 +83,25 @@ START_TEST(test_model)
 		uint64_t k = (uint64_t)(rand() % IDS), id = id_of(k);
 		mq_lease_t out;
 		if (held[k]) {
-			ck_assert_int_eq(inflight_take(&t, id, &out), 0);
+			int64_t stamp = -1;
+			ck_assert_int_eq(inflight_take(&t, id, &out, &stamp), 0);
 			ck_assert_uint_eq(out.id, id);
+			ck_assert_int_eq(stamp, (int64_t)id * 10); /* moved with its lease */
 			held[k] = 0;
 			n--;
 		} else if (n < WINDOW) {
 			mq_lease_t l = lease(id);
-			ck_assert_int_eq(inflight_put(&t, &l), 0);
+			ck_assert_int_eq(inflight_put(&t, &l, (int64_t)l.id * 10), 0);
 			held[k] = 1;
 			n++;
 		} else {
-			ck_assert_int_eq(inflight_take(&t, id, &out), -1);
+			ck_assert_int_eq(inflight_take(&t, id, &out, NULL), -1);
 		}
 		ck_assert_uint_eq(t.count, n);
 	}
 	for (uint64_t k = 0; k < IDS; k++) {
 		mq_lease_t out;
-		ck_assert_int_eq(inflight_take(&t, id_of(k), &out), held[k] ? 0 : -1);
+		ck_assert_int_eq(inflight_take(&t, id_of(k), &out, NULL), held[k] ? 0 : -1);
 	}
 	ck_assert_uint_eq(t.count, 0);
 	inflight_free(&t);

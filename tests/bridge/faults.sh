@@ -27,10 +27,11 @@ SAY_PASS=pass
 QA="$Q-a" QB="$Q-b" QS="$Q-small" SUBJ="f.$$" STREAM="MQBF$$"
 
 # bridge_rc WANT TEXT ARGS...: mqbridge ARGS exits at once with WANT, saying TEXT.
+# (Its HTTP endpoints on a free port: a --listen in ARGS wins.)
 bridge_rc() {
 	local want=$1 text=$2 rc=0
 	shift 2
-	timeout -s KILL 10 "$BRIDGE" "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
+	timeout -s KILL 10 "$BRIDGE" --listen 127.0.0.1:0 "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
 	[ "$rc" -eq "$want" ] || fail "mqbridge $* exited with $rc, want $want: $(cat "$TMP/err")"
 	grep -qF -- "$text" "$TMP/err" "$TMP/out" ||
 		fail "mqbridge $*: expected \"$text\", got: $(cat "$TMP/err" "$TMP/out")"
@@ -96,7 +97,8 @@ echo "bad input: each refused with its message" >&3
 # ---- NATS unreachable: retried with back-off, no spinning, SIGTERM exits 0 ----
 start_broker "$TMP/broker.log" --listen 127.0.0.1:0 --queue "$QA:1024:512" \
 	--queue "$QB:1024:512" --queue "$QS:64:64" --queue "$Q-big:4:2097152"
-run_bg UPID "$BRIDGE" --nats "nats://127.0.0.1:$NPORT" --export "$QA=$SUBJ" 2>"$TMP/unreach.log"
+run_bg UPID "$BRIDGE" --nats "nats://127.0.0.1:$NPORT" --listen 127.0.0.1:0 --export "$QA=$SUBJ" \
+	2>"$TMP/unreach.log"
 wait_until 10 grep -q "cannot connect" "$TMP/unreach.log" ||
 	fail "no 'cannot connect' line: $(cat "$TMP/unreach.log")"
 T0=$(cpu_ticks "$UPID")
@@ -139,7 +141,7 @@ stream = $STREAM
 export $QA=$SUBJ
 EOF
 start_bridge BPID_B "$TMP/bridge-b.log" --import "$SUBJ=$QS" --import "$SUBJ.x=$QB"
-run_bg BPID_A "$BRIDGE" --config "$TMP/bridge.conf" 2>>"$TMP/bridge-a.log"
+run_bg BPID_A "$BRIDGE" --listen 127.0.0.1:0 --config "$TMP/bridge.conf" 2>>"$TMP/bridge-a.log"
 wait_until 20 grep -q '^mqbridge: running ' "$TMP/bridge-a.log" ||
 	fail "mqbridge --config did not start: $(cat "$TMP/bridge-a.log")"
 mqload_ok send "$QA" 5 --size 40

@@ -64,12 +64,15 @@ running_lines() {
 
 # start_bridge VAR LOG ARGS...: run $BRIDGE --nats (ours) --stream $STREAM ARGS
 # (pid in VAR, stderr appended to LOG) and wait until it runs all its routes
-# (a new "running" line in LOG).
+# (a new "running" line in LOG). Its HTTP endpoints listen on a free port
+# (--listen 127.0.0.1:0, before ARGS: a --listen in ARGS wins), never on
+# the default 8081, which another program may hold.
 start_bridge() {
 	local var=$1 log=$2 before
 	shift 2
 	before=$(running_lines "$log")
-	run_bg "$var" "$BRIDGE" --nats "nats://127.0.0.1:$NPORT" --stream "$STREAM" "$@" 2>>"$log"
+	run_bg "$var" "$BRIDGE" --nats "nats://127.0.0.1:$NPORT" --stream "$STREAM" \
+		--listen 127.0.0.1:0 "$@" 2>>"$log"
 	wait_until 20 at_least $((${before:-0} + 1)) running_lines "$log" ||
 		fail "mqbridge $* did not start within 20 s: $(cat "$log")"
 }
