@@ -21,10 +21,11 @@ MPORT=$(free_port)
 
 # start_nats: nats-server -js on NPORT (monitoring on MPORT) with its store in
 # $TMP/js (kept across restarts), log in $TMP/nats.log; waits until it is up.
-# Sets NATS (its pid).
+# Sets NATS (its pid). It dies with the test script (PR_SET_PDEATHSIG), even
+# a SIGKILLed one, whose trap cannot run.
 start_nats() {
 	mkdir -p "$TMP/js"
-	nats-server -js -a 127.0.0.1 -p "$NPORT" -m "$MPORT" -sd "$TMP/js" >>"$TMP/nats.log" 2>&1 &
+	setpriv --pdeathsig KILL nats-server -js -a 127.0.0.1 -p "$NPORT" -m "$MPORT" -sd "$TMP/js" >>"$TMP/nats.log" 2>&1 &
 	NATS=$!
 	PIDS+=("$NATS") # the trap kills it
 	wait_until 20 curl -sf --max-time 2 -o /dev/null "http://127.0.0.1:$MPORT/healthz" ||

@@ -48,13 +48,16 @@ static const char usage_text[] =
         "Load and fault tool for the mqbroker integration tests. Every message carries\n"
         "a producer id, a sequence number and a checksum; receivers verify them.\n"
         "\n"
-        "  send NAME COUNT [--size N] [--id P] [--start S] [--timeout MS] [SENDMODE]\n"
+        "  send NAME COUNT [--size N] [--max-size M] [--id P] [--start S] [--timeout MS]\n"
+        "       [--rate R] [SENDMODE]\n"
         "        send COUNT messages of N bytes (default 64, at least 24), sequence\n"
-        "        numbers S.. (default 0), each waiting at most MS (default 5000) for space\n"
+        "        numbers S.. (default 0), each waiting at most MS (default 5000) for space,\n"
+        "        at most R messages a second (default: unlimited)\n"
         "  recv NAME COUNT [--timeout MS] [--log FILE] [RECVMODE]\n"
         "        receive and verify COUNT messages, each waiting at most MS; append\n"
         "        \"ID SEQ\" per message to FILE (\"ID SEQ DELIVERIES\" with --lease/--peek)\n"
-        "  produce NAME --id P --confirm FILE [--seconds S] [--size N] [--rate R] [SENDMODE]\n"
+        "  produce NAME --id P --confirm FILE [--seconds S] [--size N] [--max-size M]\n"
+        "          [--rate R] [SENDMODE]\n"
         "        send sequence numbers 0, 1, 2... until S seconds pass (default 60) or\n"
         "        SIGTERM/SIGINT, at most R messages a second (default: unlimited); FILE\n"
         "        always holds (replaced atomically every 100 ms and at exit) the number\n"
@@ -87,6 +90,8 @@ static const char usage_text[] =
         "        print mq_inspect's view as \"KEY VALUE\" lines (sound, problem, the chunk\n"
         "        census, the lock holders); exit 0 only if the segment is sound\n"
         "\n"
+        "  --max-size M (commands that send): random sizes, N..M bytes, each drawn from\n"
+        "            the producer id and sequence number (the same on every run)\n"
         "  SENDMODE: --reserve (zero-copy: mq_reserve, write in place, mq_commit) or\n"
         "            --batch N (mq_send_batch of up to N messages a call); default mq_send\n"
         "  RECVMODE: --lease (mq_recv_lease, then mq_ack), --peek (mq_peek: verified in\n"
@@ -286,6 +291,7 @@ struct opts {
 	uint64_t count;
 	int have_count;
 	size_t size;
+	size_t max_size; /* --max-size: sizes size..max_size (0: all are size) */
 	uint32_t id;
 	int have_id;
 	uint64_t start;
@@ -401,6 +407,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (parse_u64(v, MQ_MAX_MSG_LIMIT, &n) || n < HDR_SIZE)
 				return usage_error("bad --size '%s' (want 24..1073741824)", v);
 			o->size = (size_t)n;
+		} else if (!strcmp(a, "--max-size")) {
+			if (parse_u64(v, MQ_MAX_MSG_LIMIT, &n) || n < HDR_SIZE)
+				return usage_error("bad --max-size '%s' (want 24..1073741824)", v);
+			o->max_size = (size_t)n;
 		} else if (!strcmp(a, "--id")) {
 			if (parse_u64(v, MAX_IDS - 1, &n))
 				return usage_error("bad --id '%s' (want 0..1023)", v);
@@ -455,6 +465,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			return usage_error("unknown argument '%s'", a);
 		}
 	}
+	if (o->max_size && o->max_size < o->size)
+		return usage_error("%s: --max-size is below --size", o->cmd);
 	if (!strcmp(o->cmd, "produce") && (!o->have_id || !o->confirm))
 		return usage_error("%s: needs --id and --confirm", o->cmd);
 	if (!strcmp(o->cmd, "churn") && !o->have_id)
@@ -511,12 +523,31 @@ struct sender {
 	struct iovec iov[MAX_BATCH];
 };
 
+/* msg_size: the size of message (ID, SEQ): O->size, or with --max-size one
+ * drawn from ID and SEQ (splitmix64), so a rerun sends the same sizes. */
+static size_t msg_size(const struct opts *o, uint32_t id, uint64_t seq)
+{
+	if (o->max_size <= o->size)
+		return o->size;
+	uint64_t z = seq * 0x9e3779b97f4a7c15ull + ((uint64_t)id << 40) + 0x632be59bd9b4e019ull;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	return o->size + (size_t)(z % (o->max_size - o->size + 1));
+}
+
+/* buf_size: the largest message O sends. */
+static size_t buf_size(const struct opts *o)
+{
+	return o->max_size > o->size ? o->max_size : o->size;
+}
+
 static int sender_init(struct sender *s, const struct opts *o)
 {
 	unsigned n = o->batch ? o->batch : 1;
-	s->buf = malloc(o->size * n);
+	s->buf = malloc(buf_size(o) * n);
 	if (!s->buf) {
-		say("out of memory for %u messages of %zu bytes", n, o->size);
+		say("out of memory for %u messages of %zu bytes", n, buf_size(o));
 		return -1;
 	}
 	return 0;
@@ -529,13 +560,14 @@ static int send_some(mq_t *q, const struct opts *o, struct sender *s, uint64_t s
                      int timeout_ms)
 {
 	if (o->reserve) {
-		unsigned char *m = mq_reserve(q, o->size, timeout_ms);
+		size_t len = msg_size(o, o->id, seq);
+		unsigned char *m = mq_reserve(q, len, timeout_ms);
 		if (!m)
 			return -1;
-		build(m, o->size, o->id, seq);
+		build(m, len, o->id, seq);
 		/* EINTR leaves the reservation standing: commit it all the same. */
 		int rc;
-		while ((rc = mq_commit(q, m, o->size)) != 0 && errno == EINTR) {
+		while ((rc = mq_commit(q, m, len)) != 0 && errno == EINTR) {
 		}
 		if (rc != 0) {
 			int e = errno;
@@ -548,14 +580,16 @@ static int send_some(mq_t *q, const struct opts *o, struct sender *s, uint64_t s
 	if (o->batch) {
 		unsigned n = want < o->batch ? (unsigned)want : o->batch;
 		for (unsigned i = 0; i < n; i++) {
-			build(s->buf + i * o->size, o->size, o->id, seq + i);
-			s->iov[i].iov_base = s->buf + i * o->size;
-			s->iov[i].iov_len = o->size;
+			size_t len = msg_size(o, o->id, seq + i);
+			build(s->buf + i * buf_size(o), len, o->id, seq + i);
+			s->iov[i].iov_base = s->buf + i * buf_size(o);
+			s->iov[i].iov_len = len;
 		}
 		return mq_send_batch(q, s->iov, n, timeout_ms);
 	}
-	build(s->buf, o->size, o->id, seq);
-	return mq_send(q, s->buf, o->size, timeout_ms) == 0 ? 1 : -1;
+	size_t len = msg_size(o, o->id, seq);
+	build(s->buf, len, o->id, seq);
+	return mq_send(q, s->buf, len, timeout_ms) == 0 ? 1 : -1;
 }
 
 /* send_fail: what a failed send says and the exit code it means. */
@@ -698,6 +732,14 @@ failed:
 	return EXIT_ERROR;
 }
 
+static void sleep_s(double s)
+{
+	if (s <= 0)
+		return;
+	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+	nanosleep(&ts, NULL); /* a signal cuts it short: the caller looks at stop */
+}
+
 static int cmd_send(const struct opts *o)
 {
 	mq_t *q = attach(o->name);
@@ -706,8 +748,19 @@ static int cmd_send(const struct opts *o)
 	struct sender s;
 	int rc = sender_init(&s, o) ? EXIT_ERROR : EXIT_OK;
 	uint64_t sent = 0;
+	double start = now_s();
 	while (rc == EXIT_OK && sent < o->count) {
-		int k = send_some(q, o, &s, o->start + sent, o->count - sent, o->timeout_ms);
+		uint64_t allowed = o->count - sent;
+		if (o->rate > 0) {
+			double t = now_s(), due = start + (double)sent / o->rate;
+			if (due > t) {
+				sleep_s(due - t < 0.01 ? due - t : 0.01);
+				continue;
+			}
+			uint64_t ahead = (uint64_t)((t - start) * o->rate) + 1 - sent;
+			allowed = ahead < allowed ? ahead : allowed;
+		}
+		int k = send_some(q, o, &s, o->start + sent, allowed, o->timeout_ms);
 		if (k > 0) {
 			sent += (uint64_t)k;
 			continue;
@@ -745,14 +798,6 @@ static int cmd_recv(const struct opts *o)
 	if (log_close(r.log, o->log) && rc == EXIT_OK)
 		rc = EXIT_ERROR;
 	return rc;
-}
-
-static void sleep_s(double s)
-{
-	if (s <= 0)
-		return;
-	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-	nanosleep(&ts, NULL); /* a signal cuts it short: the caller looks at stop */
 }
 
 static int cmd_produce(const struct opts *o)
@@ -888,9 +933,10 @@ static int cmd_hold(const struct opts *o)
 	/* Reservations: room taken, a whole message written in place, never
 	 * committed. A holder killed now must not send them. */
 	for (uint64_t i = 0; rc == EXIT_OK && i < o->reserved_n; i++) {
-		unsigned char *m = mq_reserve(q, o->size, o->timeout_ms);
+		uint64_t seq = o->start + o->send_n + i;
+		unsigned char *m = mq_reserve(q, msg_size(o, o->id, seq), o->timeout_ms);
 		if (m)
-			build(m, o->size, o->id, o->start + o->send_n + i);
+			build(m, msg_size(o, o->id, seq), o->id, seq);
 		else
 			rc = send_fail("hold: reserve", errno);
 	}
