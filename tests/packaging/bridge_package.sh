@@ -147,14 +147,16 @@ bridge_exited_2() {
 
 bridge_service() {
 	local private=$1 stream subj bq state
-	# Installed without configuration: enabled, and started as the postinst
-	# starts it (it did on a machine running systemd), the unit is skipped by
-	# its condition: inactive, not failed, never restarted.
+	# Installed without configuration: enabled; started as the postinst
+	# starts it (on a machine running systemd it did so already; again here,
+	# whatever a policy-rc.d allowed), the unit is skipped by its condition:
+	# inactive, not failed, never restarted.
 	[ "$(sd systemctl is-enabled mqbridge.service)" = enabled ] ||
 		fail "mqbridge.service is not enabled after install: $(sd systemctl is-enabled mqbridge.service 2>&1)"
-	if [ "$private" = 1 ]; then
-		sd systemctl start mqbridge.service || fail "systemctl start mqbridge (not configured) failed: $(bridge_status)"
+	if [ "$private" = 0 ]; then
+		! systemctl is-failed --quiet mqbridge.service || fail "the postinst left mqbridge.service failed: $(bridge_status)"
 	fi
+	sd systemctl start mqbridge.service || fail "systemctl start mqbridge (not configured) failed: $(bridge_status)"
 	state=$(bridge_unit_state)
 	[ "$state" = "inactive exec-condition no 0" ] ||
 		fail "mqbridge.service not configured: '$state' (want inactive exec-condition no 0: skipped, not failed): $(bridge_status)"

@@ -37,7 +37,7 @@ if [ -x "$build/bridge/mqbridge" ]; then
 	BRIDGE=1
 	PACKAGES+=(mqbridge)
 else
-	echo "note: $TEST: mqbridge was not built (no libnats: apt-get install libnats-dev); its package is not tested" >&3
+	echo "note: $TEST: mqbridge was not built (no libnats: apt-get install libnats-dev); its package is not tested" >&2
 	! ls "$build"/debs/mqbridge_*.deb >/dev/null 2>&1 || {
 		echo "FAIL: $TEST: a mqbridge package without mqbridge built: $(ls "$build"/debs)" >&2
 		exit 1
