@@ -237,9 +237,10 @@ for prog in api_c_pc api_cxx_pc user/api_c user/api_cxx user/api_static; do
 	grep -q 'all checks passed' "$TMP/api.out" || fail "$prog: $(cat "$TMP/api.out")"
 done
 # (/lib is /usr/lib on a merged-/usr system; the loader's cache may say either)
-ldd "$TMP/user/api_c" | grep -qE "libmq\.so\.2 => (/usr)?/lib/$multiarch/libmq\.so\.2 " ||
+# (captured, as ldconfig -p above: grep -q's early exit killed ldd with SIGPIPE)
+grep -qE "libmq\.so\.2 => (/usr)?/lib/$multiarch/libmq\.so\.2 " <<<"$(ldd "$TMP/user/api_c")" ||
 	fail "api_c does not load the packaged libmq.so.2: $(ldd "$TMP/user/api_c")"
-! ldd "$TMP/user/api_static" | grep -qF libmq || fail "api_static (libmq::static) still loads libmq.so"
+! grep -qF libmq <<<"$(ldd "$TMP/user/api_static")" || fail "api_static (libmq::static) still loads libmq.so"
 grep -q '(C++)' <("$TMP/user/api_cxx") || fail "api_cxx was not compiled as C++"
 
 # --- the installed broker, started by hand as the unit starts it ----------------
