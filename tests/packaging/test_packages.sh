@@ -350,13 +350,15 @@ if [ "$BRIDGE" = 1 ]; then
 	if [ -d /run/systemd/system ]; then
 		sd() { "$@"; }
 		bridge_service 0
-	elif psd_start "$TMP/psd-bridge" "$(cat /etc/default/mqbroker)"; then
-		CLEANUPS=(psd_stop "${CLEANUPS[@]}")
-		sd() { psd "$@"; }
-		bridge_service 1
-		psd_stop
 	else
-		echo "note: $TEST: mqbridge.service was not run under systemd (no systemd here and no private one: $PSD_WHY)" >&3
+		CLEANUPS=(psd_stop "${CLEANUPS[@]}") # (also after a start that failed half way)
+		if psd_start "$TMP/psd-bridge" "$(cat /etc/default/mqbroker)"; then
+			sd() { psd "$@"; }
+			bridge_service 1
+			psd_stop
+		else
+			echo "note: $TEST: mqbridge.service was not run under systemd (no systemd here and no private one: $PSD_WHY)" >&3
+		fi
 	fi
 fi
 
