@@ -1,5 +1,6 @@
 #!/bin/sh
-# build-debs.sh - build the Debian packages libmq2, libmq-dev and mqbroker with
+# build-debs.sh - build the Debian packages libmq2, libmq-dev, mqbroker and
+# (when libnats-dev is installed, so that mqbridge is built) mqbridge with
 # Debian's hardening build flags (dpkg-buildflags, hardening=+all).
 # Usage: packaging/build-debs.sh [BUILD_DIR]   (default build-deb)
 # The .deb files land in BUILD_DIR/debs/. Needs the build dependencies

@@ -2,6 +2,8 @@
 #   libmq2     (lib)    the shared library libmq.so.2
 #   libmq-dev  (dev)    header, libmq.so, libmq.a, libmq.pc, CMake files, libmq(3), examples
 #   mqbroker   (broker) mqbroker, mqctl, the dashboard, the systemd unit, man pages
+#   mqbridge   (bridge) mqbridge, its systemd unit and defaults file, mqbridge(8);
+#                       only when mqbridge is built (pkg-config found libnats)
 # Build them with `cpack -G DEB` in any build directory, or with
 # packaging/build-debs.sh (the same, with Debian's hardening flags). Whatever
 # the configured CMAKE_INSTALL_PREFIX, the packages install under
@@ -29,6 +31,9 @@ set(CPACK_PACKAGE_DIRECTORY ${CMAKE_BINARY_DIR}/debs)
 
 set(CPACK_DEB_COMPONENT_INSTALL ON)
 set(CPACK_COMPONENTS_ALL lib dev broker)
+if(TARGET mqbridge)
+  list(APPEND CPACK_COMPONENTS_ALL bridge)
+endif()
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
 set(CPACK_DEBIAN_PACKAGE_SOURCE mqbroker)
@@ -86,5 +91,33 @@ live dashboard. Clients keep working while the broker restarts.
 This package contains the daemon with its systemd service (user mqbroker,
 group mq: members of mq may use the queue), the dashboard, and mqctl, a
 command-line tool to send, receive and inspect messages.")
+
+# Depends: what dpkg-shlibdeps finds in the binary (libnats, and whatever
+# else it links: never listed here), and adduser for the postinst.
+set(CPACK_DEBIAN_BRIDGE_PACKAGE_NAME mqbridge)
+set(CPACK_DEBIAN_BRIDGE_PACKAGE_SECTION net)
+set(CPACK_DEBIAN_BRIDGE_PACKAGE_DEPENDS "adduser")
+# mqbroker creates the queues (group mq) and gives back the leases of a bridge
+# that was killed; the NATS server is usually elsewhere, and Debian's one
+# needs JetStream switched on (-js) first.
+set(CPACK_DEBIAN_BRIDGE_PACKAGE_RECOMMENDS "mqbroker")
+set(CPACK_DEBIAN_BRIDGE_PACKAGE_SUGGESTS "nats-server, curl")
+set(mq_bridge_deb "${CMAKE_CURRENT_LIST_DIR}/deb/mqbridge")
+set(CPACK_DEBIAN_BRIDGE_PACKAGE_CONTROL_EXTRA
+    "${mq_bridge_deb}/conffiles;${mq_bridge_deb}/postinst;${mq_bridge_deb}/prerm;${mq_bridge_deb}/postrm")
+set(CPACK_COMPONENT_BRIDGE_DESCRIPTION
+"message queue in POSIX shared memory - bridge to NATS JetStream
+mqbridge carries messages between local libmq queues and NATS JetStream, so
+that programs on several hosts can exchange messages while each keeps calling
+mq_send() and mq_recv() on its local queue. An export route takes each
+message of a local queue and publishes it to a JetStream subject, removing it
+from the queue only once JetStream has stored it: the stream holds every
+message exactly once however often the bridge is killed. An import route
+reads a subject through a durable JetStream consumer into a local queue,
+acknowledging only what the queue holds: at least once, nothing lost.
+.
+This package contains the daemon with its systemd service (user mqbridge,
+group mq; not started until /etc/default/mqbridge names a NATS server and
+the routes) and the manual page mqbridge(8).")
 
 include(CPack)

@@ -51,6 +51,26 @@ rest=${rest//"$P/sbin/mqbroker"/}
 rest=${rest//"$P/etc/default/mqbroker"/}
 strays=$(grep -oE '(/usr/sbin|/etc/default)/mqbroker' <<<"$rest" || true)
 [ -z "$strays" ] || fail "the installed unit or defaults file names a file outside $P: $strays"
+# The same for mqbridge's, when it is built (libnats): its unit runs
+# P/sbin/mqbridge with P/etc/default/mqbridge.
+if [ -x "$build/bridge/mqbridge" ]; then
+	for f in sbin/mqbridge share/man/man8/mqbridge.8.gz lib/systemd/system/mqbridge.service \
+		etc/default/mqbridge share/doc/mqbridge/copyright share/doc/mqbridge/changelog.Debian.gz; do
+		[ -e "$P/$f" ] || fail "cmake --install put no $f in the prefix (mqbridge is built)"
+	done
+	unit=$P/lib/systemd/system/mqbridge.service
+	grep -qx "ExecStart=$P/sbin/mqbridge \$MQBRIDGE_OPTS" "$unit" ||
+		fail "the installed mqbridge unit does not run $P/sbin/mqbridge: $(grep ExecStart "$unit")"
+	grep -qx "EnvironmentFile=-$P/etc/default/mqbridge" "$unit" ||
+		fail "the installed mqbridge unit does not read $P/etc/default/mqbridge: $(grep EnvironmentFile "$unit")"
+	grep -qF "runs $P/sbin/mqbridge " "$P/etc/default/mqbridge" ||
+		fail "the installed mqbridge defaults file does not name $P/sbin/mqbridge"
+	rest=$(cat "$unit" "$P/etc/default/mqbridge")
+	rest=${rest//"$P/sbin/mqbridge"/}
+	rest=${rest//"$P/etc/default/mqbridge"/}
+	strays=$(grep -oE '(/usr/sbin|/etc/default)/mqbridge' <<<"$rest" || true)
+	[ -z "$strays" ] || fail "the installed mqbridge unit or defaults file names a file outside $P: $strays"
+fi
 
 # pkg-config: the prefix installed to, not the configured one.
 export PKG_CONFIG_PATH=$P/$libdir/pkgconfig

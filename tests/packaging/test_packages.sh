@@ -11,6 +11,10 @@
 # the static library, the installed mqbroker serving a queue to members of the
 # group mq, curl /status, mqctl, the man pages, `systemd-analyze verify` on the
 # unit. Then remove (only the configuration stays) and purge (nothing stays).
+# When mqbridge was built (libnats), the mqbridge package too: its metadata,
+# lintian, its files, and its unit under systemd against a nats-server of the
+# test's own (tests/packaging/bridge_package.sh); skipped, with a note, when
+# it was not.
 # Usage: tests/packaging/test_packages.sh BUILD_DIR
 #   BUILD_DIR: the plain build (its .debs in BUILD_DIR/debs, which
 #   test_upgrade.sh reuses); build-debs.sh builds in BUILD_DIR/build-debs.
@@ -23,15 +27,29 @@ PACKAGES=(libmq2 libmq-dev mqbroker)
 
 # shellcheck source=scratch.sh
 source "$src/tests/packaging/scratch.sh"
-scratch_machine "${PACKAGES[@]}"
+scratch_machine "${PACKAGES[@]}" mqbridge
 plain_debs "$src" "$build" "the packages (cmake && cmake --build && cpack -G DEB)"
 build=$(realpath "$build")
 build_debs "$src" "$build/build-debs" "the packages with packaging/build-debs.sh"
+# mqbridge: built only when pkg-config finds libnats; then it is packaged.
+BRIDGE=0
+if [ -x "$build/bridge/mqbridge" ]; then
+	BRIDGE=1
+	PACKAGES+=(mqbridge)
+else
+	echo "note: $TEST: mqbridge was not built (no libnats: apt-get install libnats-dev); its package is not tested" >&2
+	! ls "$build"/debs/mqbridge_*.deb >/dev/null 2>&1 || {
+		echo "FAIL: $TEST: a mqbridge package without mqbridge built: $(ls "$build"/debs)" >&2
+		exit 1
+	}
+fi
 # The broker tests' helpers (start_broker, http, status_expect, the cleanup
 # trap); they check for a broker binary now, the installed one is used below.
 set -- "$build/broker/mqbroker" "$build/broker/mqbroker"
 # shellcheck source=../broker/common.sh
 source "$src/tests/broker/common.sh"
+# shellcheck source=bridge_package.sh
+source "$src/tests/packaging/bridge_package.sh"
 
 deb() { ls "$build"/debs/"$1"_*.deb; }
 version=$(dpkg-deb -f "$(deb mqbroker)" Version)
@@ -112,6 +130,7 @@ for p in "${PACKAGES[@]}"; do
 	named=$(grep -rlF /usr/local "$TMP/unpacked-$p" || true)
 	[ -z "$named" ] || fail "$p: files name /usr/local (the build directory's prefix): $named"
 done
+[ "$BRIDGE" = 0 ] || bridge_metadata
 
 # --- lintian: no errors; each warning allowed here is explained --------------
 #   initial-upload-closes-no-bugs: a first Debian revision is expected to close
@@ -127,17 +146,21 @@ unexplained=$(grep -E '^W:' "$TMP/lintian.txt" |
 grep -E '^[EWIP]:' "$TMP/lintian.txt" >&3 || true
 
 # --- install --------------------------------------------------------------------
-had_group=0 had_user=0
+had_group=0 had_user=0 had_bridge_user=0
 getent group mq >/dev/null && had_group=1
 getent passwd mqbroker >/dev/null && had_user=1
+getent passwd mqbridge >/dev/null && had_bridge_user=1
 uninstall() {
 	apt-get purge -y -q "${PACKAGES[@]}" >/dev/null 2>&1 || true
 	[ "$had_user" = 1 ] || deluser --quiet --system mqbroker >/dev/null 2>&1 || true
+	[ "$had_bridge_user" = 1 ] || deluser --quiet --system mqbridge >/dev/null 2>&1 || true
 	[ "$had_group" = 1 ] || delgroup --quiet --system mq >/dev/null 2>&1 || true
 }
 CLEANUPS+=(uninstall)
 export DEBIAN_FRONTEND=noninteractive
-apt-get install -y -q --no-install-recommends "$(deb libmq2)" "$(deb libmq-dev)" "$(deb mqbroker)" \
+debs=()
+for p in "${PACKAGES[@]}"; do debs+=("$(deb "$p")"); done
+apt-get install -y -q --no-install-recommends "${debs[@]}" \
 	>"$TMP/apt-install.log" 2>&1 || fail "apt-get install of the packages failed: $(cat "$TMP/apt-install.log")"
 for p in "${PACKAGES[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" | grep -q ' installed$' || fail "$p is not installed after apt-get"
@@ -157,6 +180,7 @@ IFS=: read -r _ _ uid gid _ home shell < <(getent passwd mqbroker) || fail "no u
 [ "$uid" -lt 1000 ] || fail "mqbroker is not a system user (uid $uid)"
 [ "$gid" = "$(getent group mq | cut -d: -f3)" ] || fail "mqbroker's primary group is not mq"
 [ "$shell" = /usr/sbin/nologin ] && [ "$home" = /nonexistent ] || fail "mqbroker has shell $shell, home $home"
+[ "$BRIDGE" = 0 ] || bridge_installed
 
 # The unit: systemd's own check (exits non-zero on errors; its warnings about
 # this unit fail the test too).
@@ -213,9 +237,10 @@ for prog in api_c_pc api_cxx_pc user/api_c user/api_cxx user/api_static; do
 	grep -q 'all checks passed' "$TMP/api.out" || fail "$prog: $(cat "$TMP/api.out")"
 done
 # (/lib is /usr/lib on a merged-/usr system; the loader's cache may say either)
-ldd "$TMP/user/api_c" | grep -qE "libmq\.so\.2 => (/usr)?/lib/$multiarch/libmq\.so\.2 " ||
+# (captured, as ldconfig -p above: grep -q's early exit killed ldd with SIGPIPE)
+grep -qE "libmq\.so\.2 => (/usr)?/lib/$multiarch/libmq\.so\.2 " <<<"$(ldd "$TMP/user/api_c")" ||
 	fail "api_c does not load the packaged libmq.so.2: $(ldd "$TMP/user/api_c")"
-! ldd "$TMP/user/api_static" | grep -qF libmq || fail "api_static (libmq::static) still loads libmq.so"
+! grep -qF libmq <<<"$(ldd "$TMP/user/api_static")" || fail "api_static (libmq::static) still loads libmq.so"
 grep -q '(C++)' <("$TMP/user/api_cxx") || fail "api_cxx was not compiled as C++"
 
 # --- the installed broker, started by hand as the unit starts it ----------------
@@ -318,22 +343,45 @@ if [ -n "$SQ" ]; then
 	fi
 fi
 
+# --- mqbridge.service under systemd ---------------------------------------------
+# The same two ways: the machine's systemd (the postinst started the unit), or
+# a private one on a fresh overlay.
+if [ "$BRIDGE" = 1 ]; then
+	if [ -d /run/systemd/system ]; then
+		sd() { "$@"; }
+		bridge_service 0
+	else
+		CLEANUPS=(psd_stop "${CLEANUPS[@]}") # (also after a start that failed half way)
+		if psd_start "$TMP/psd-bridge" "$(cat /etc/default/mqbroker)"; then
+			sd() { psd "$@"; }
+			bridge_service 1
+			psd_stop
+		else
+			echo "note: $TEST: mqbridge.service was not run under systemd (no systemd here and no private one: $PSD_WHY)" >&3
+		fi
+	fi
+fi
+
 # --- remove: the programs go, the configuration and the queue stay -------------
 echo "# keep me" >>/etc/default/mqbroker
+[ "$BRIDGE" = 0 ] || echo "# keep me" >>/etc/default/mqbridge
 apt-get remove -y -q "${PACKAGES[@]}" >"$TMP/apt-remove.log" 2>&1 || fail "apt-get remove failed: $(cat "$TMP/apt-remove.log")"
 [ "$(dpkg-query -W -f='${db:Status-Abbrev}' mqbroker 2>/dev/null)" = "rc " ] ||
 	fail "mqbroker after remove: '$(dpkg-query -W -f='${db:Status-Abbrev}' mqbroker 2>&1)' (want rc: config files)"
 for p in libmq2 libmq-dev; do
 	! dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^[ir]' || fail "$p still known to dpkg after remove"
 done
-left=$(cat "$TMP"/files-* | grep -vx /etc/default/mqbroker | while read -r f; do [ ! -e "$f" ] && [ ! -L "$f" ] || echo "$f"; done)
+left=$(cat "$TMP"/files-* | grep -vxE '/etc/default/(mqbroker|mqbridge)' | while read -r f; do [ ! -e "$f" ] && [ ! -L "$f" ] || echo "$f"; done)
 [ -z "$left" ] || fail "files left after apt-get remove: $left"
 grep -qx '# keep me' /etc/default/mqbroker || fail "/etc/default/mqbroker lost the administrator's change on remove"
 [ -e "/dev/shm$Q" ] || fail "remove deleted the queue $Q and its message (only purge may)"
 ! pgrep -u mqbroker >/dev/null || fail "processes of mqbroker still run after remove: $(pgrep -a -u mqbroker)"
+[ "$BRIDGE" = 0 ] || bridge_removed remove
 
 # --- purge: the configuration and the service's queues go too ------------------
-apt-get purge -y -q mqbroker >"$TMP/apt-purge.log" 2>&1 || fail "apt-get purge failed: $(cat "$TMP/apt-purge.log")"
+purge=(mqbroker)
+[ "$BRIDGE" = 0 ] || purge+=(mqbridge)
+apt-get purge -y -q "${purge[@]}" >"$TMP/apt-purge.log" 2>&1 || fail "apt-get purge failed: $(cat "$TMP/apt-purge.log")"
 ! dpkg-query -W -f='${db:Status-Abbrev}' mqbroker 2>/dev/null | grep -q '^[ir]' || fail "mqbroker still known to dpkg after purge"
 [ ! -e /etc/default/mqbroker ] || fail "/etc/default/mqbroker left after purge"
 [ ! -e "/dev/shm$Q" ] || fail "the service's queue $Q left after purge"
@@ -341,4 +389,5 @@ apt-get purge -y -q mqbroker >"$TMP/apt-purge.log" 2>&1 || fail "apt-get purge f
 	fail "systemd links of mqbroker.service left after purge"
 # The user and the group stay (files elsewhere may belong to them), as Debian does.
 getent passwd mqbroker >/dev/null && getent group mq >/dev/null || fail "purge removed the user mqbroker or the group mq"
+[ "$BRIDGE" = 0 ] || bridge_removed purge
 echo "PASS: $TEST (packages $version; lintian: $(grep -cE '^W:' "$TMP/lintian.txt") explained warnings, 0 errors)"
