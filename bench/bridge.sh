@@ -6,8 +6,8 @@
 # BUILD_DIR holds bench/mqbridgebench, bridge/mqbridge and broker/mqbroker
 # (built with libnats). Starts nats-server -js on a free loopback port
 # (-p -1) with file storage in a temporary directory, and one mqbroker
-# serving four queues named /mqbb-PID-*: t64 (262144 x 64 B) and t4k
-# (65536 x 4 KiB) for the throughput runs, a and b (1024 x 4 KiB) for the
+# serving four queues named /mqbb-PID-*: t64 (262144 x 64 B, or --n64) and
+# t4k (65536 x 4 KiB, or --n4k) for the throughput runs, a and b (1024 x 4 KiB) for the
 # latency runs ("host A" and "host B": one /dev/shm). The Markdown report goes
 # to stdout, progress to stderr. Options after BUILD_DIR go to mqbridgebench
 # (--reps, --n64, --n4k, --lat-msgs, --gap-ms, --window, --tput-only,
@@ -35,6 +35,16 @@ skip() {
 command -v nats-server >/dev/null || skip "nats-server is not installed (Debian: apt-get install nats-server)"
 for exe in "$BENCH" "$BRIDGE" "$BROKER"; do
 	[ -x "$exe" ] || skip "no $exe (mqbridge and mqbridgebench are built only with libnats: apt-get install libnats-dev)"
+done
+
+# The throughput queues hold a whole run (--n64, --n4k: 200000 and 50000 by default).
+CAP64=262144 CAP4K=65536
+args=("$@")
+for ((i = 0; i + 1 < ${#args[@]}; i++)); do
+	case ${args[i]} in
+	--n64) [ "${args[i + 1]}" -le "$CAP64" ] 2>/dev/null || CAP64=${args[i + 1]} ;;
+	--n4k) [ "${args[i + 1]}" -le "$CAP4K" ] 2>/dev/null || CAP4K=${args[i + 1]} ;;
+	esac
 done
 
 TMP=$(mktemp -d /tmp/mqbridgebench.XXXXXX)
@@ -72,7 +82,7 @@ wait_for 20 "$TMP/nats.log" 'Server is ready' || {
 PORT=$(sed -n 's/.*Listening for client connections on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$TMP/nats.log")
 
 setpriv --pdeathsig KILL "$BROKER" --listen 127.0.0.1:0 \
-	--queue "$Q-t64:262144:64" --queue "$Q-t4k:65536:4096" \
+	--queue "$Q-t64:$CAP64:64" --queue "$Q-t4k:$CAP4K:4096" \
 	--queue "$Q-a:1024:4096" --queue "$Q-b:1024:4096" 2>"$TMP/broker.log" &
 BROKER_PID=$!
 wait_for 20 "$TMP/broker.log" ' on http://.*(pid ' || {

@@ -57,6 +57,7 @@
 
 struct options {
 	const char *nats_url, *bridge, *q64, *q4k, *qa, *qb;
+	const char *compare; /* a second mqbridge: one more export row (A/B), or NULL */
 	int reps;
 	uint64_t n64, n4k;
 	int lat_msgs, gap_ms;
@@ -206,11 +207,12 @@ static int bridge_read(struct bridge_proc *b, int timeout_ms)
 
 /* bridge_start: run mqbridge with ARGS (after --nats and --stream) and wait
  * until its log says WANT. Returns 0, or -1 after printing its log. */
-static int bridge_start(struct bridge_proc *b, const char *want, const char *a1, const char *a2)
+static int bridge_start(struct bridge_proc *b, const char *exe, const char *want, const char *a1,
+                        const char *a2)
 {
 	char window[16];
 	snprintf(window, sizeof(window), "%u", opt.window);
-	const char *argv[] = {opt.bridge, "--nats", opt.nats_url, "--stream", stream_name,
+	const char *argv[] = {exe, "--nats", opt.nats_url, "--stream", stream_name,
 	                      "--window", window, a1, a2, NULL};
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -225,7 +227,7 @@ static int bridge_start(struct bridge_proc *b, const char *want, const char *a1,
 		dup2(p[1], STDERR_FILENO);
 		int devnull = open("/dev/null", O_WRONLY);
 		dup2(devnull, STDOUT_FILENO);
-		execv(opt.bridge, (char *const *)argv);
+		execv(exe, (char *const *)argv);
 		_exit(127);
 	}
 	close(p[1]);
@@ -332,7 +334,8 @@ static int finish(uint64_t n, struct tput *t)
 	return 0;
 }
 
-static int tput_bridge(const char *qname, size_t size, uint64_t n, struct tput *t)
+static int tput_bridge(const char *exe, const char *qname, size_t size, uint64_t n,
+                       struct tput *t)
 {
 	if (stream_fresh() < 0)
 		return -1;
@@ -369,7 +372,7 @@ static int tput_bridge(const char *qname, size_t size, uint64_t n, struct tput *
 	snprintf(want, sizeof(want), "export %s -> %s: running", qname, subject);
 	static struct bridge_proc b;
 	double srv0 = server_cpu_s();
-	int rc = bridge_start(&b, want, "--export", route);
+	int rc = bridge_start(&b, exe, want, "--export", route);
 	int64_t t0 = now_ns(), t1 = 0, last_change = t0;
 	double cpu0 = rc == 0 ? proc_cpu_s(b.pid) : 0, cpu1 = 0;
 	if (rc == 0 && getenv("MQBRIDGEBENCH_PIDS"))
@@ -514,9 +517,9 @@ static int lat_bridge(size_t size, int m, struct lat *l)
 	char ra[256], rb[256];
 	snprintf(ra, sizeof(ra), "%s=%s", opt.qa, subject);
 	snprintf(rb, sizeof(rb), "%s=%s", subject, opt.qb);
-	int rc = bridge_start(&bb, "mqbridge: running ", "--import", rb);
+	int rc = bridge_start(&bb, opt.bridge, "mqbridge: running ", "--import", rb);
 	if (rc == 0)
-		rc = bridge_start(&ba, "mqbridge: running ", "--export", ra);
+		rc = bridge_start(&ba, opt.bridge, "mqbridge: running ", "--export", ra);
 	char *buf = malloc(size), *rbuf = malloc(size);
 	uint32_t *ns = calloc((size_t)m, sizeof(*ns));
 	for (int i = 0; rc == 0 && i < WARMUP_MSGS + m; i++) {
@@ -704,12 +707,19 @@ static int lat_peer(size_t size, int m, struct lat *l)
 
 /* ---- the plan and the report ---- */
 
-enum row_kind { R_BRIDGE, R_PEER, R_PEER_ID, R_NKINDS };
+enum row_kind { R_BRIDGE, R_PEER, R_PEER_ID, R_COMPARE, R_NKINDS };
 static const char *const tput_titles[R_NKINDS] = {
         "mqbridge --export (queue -> JetStream)",
         "peer: js_PublishAsync",
         "peer: js_PublishAsync + Nats-Msg-Id",
+        "--compare: the other mqbridge --export",
 };
+
+/* nkinds: the throughput rows of this run (R_COMPARE only with --compare). */
+static int nkinds(void)
+{
+	return opt.compare ? R_NKINDS : R_COMPARE;
+}
 static const char *const lat_titles[2] = {
         "mq_send -> mqbridge export -> JetStream -> mqbridge import -> mq_recv",
         "peer: js_PublishAsync -> JetStream -> pull Fetch(1)",
@@ -745,6 +755,8 @@ static void report(int reps)
 	       " --n4k %" PRIu64 " --lat-msgs %d --gap-ms %d --window %u\n",
 	       reps, opt.n64, opt.n4k, opt.lat_msgs, opt.gap_ms, opt.window);
 	printf("- date: %s\n", date);
+	if (opt.compare)
+		printf("- --compare: %s (mqbridge: %s)\n", opt.compare, opt.bridge);
 	printf("- machine: %ld CPUs (nproc), Linux %s %s; libnats %s; mqbridge --window %u\n",
 	       sysconf(_SC_NPROCESSORS_ONLN), u.release, u.machine, nats_GetVersion(),
 	       opt.window);
@@ -755,7 +767,7 @@ static void report(int reps)
 	       "figure (median) | CPU µs/msg: publisher, nats-server (medians) |\n"
 	       "|---|---|--:|--:|---|---|--:|--:|\n");
 	for (int z = 0; z < 2 && !opt.lat_only; z++) {
-		for (int k = 0; k < R_NKINDS; k++) {
+		for (int k = 0; k < nkinds(); k++) {
 			double v[MAXREPS], sv[MAXREPS], cpu[MAXREPS], srv[MAXREPS], lo, hi;
 			char per[1024] = "", a[32], b[32], c[32], d[32];
 			for (int r = 0; r < reps; r++) {
@@ -822,6 +834,19 @@ static void report(int reps)
 		printf("| (for information) %s: against the peer with Nats-Msg-Id | %s msgs/s | %s "
 		       "msgs/s | %.2f | %.2f .. %.2f | - | - |\n",
 		       z ? "4 KiB" : "64 B", a, b, rm, lo, hi);
+		if (!opt.compare)
+			continue;
+		for (int r = 0; r < reps; r++) {
+			pi[r] = tres[z][R_COMPARE][r].rate;
+			ratio[r] = pi[r] / p[r];
+		}
+		stats_range(ratio, reps, &lo, &hi);
+		rm = median_of(pi, reps) / median_of(p, reps);
+		fmt_rate(a, sizeof(a), median_of(pi, reps));
+		fmt_rate(b, sizeof(b), median_of(p, reps));
+		printf("| (for information) %s: --compare against the plain peer | %s msgs/s | %s "
+		       "msgs/s | %.2f | %.2f .. %.2f | >= 0.80 | %s |\n",
+		       z ? "4 KiB" : "64 B", a, b, rm, lo, hi, rm >= 0.80 ? "PASS" : "MISS");
 	}
 	for (int z = 0; z < 2 && !opt.tput_only; z++) {
 		double v[MAXREPS], p[MAXREPS], ratio[MAXREPS], lo, hi;
@@ -864,6 +889,8 @@ static void usage(FILE *f)
 	        "  --gap-ms N        pause between latency messages (default 2)\n"
 	        "  --window N        mqbridge --window and the peer's MaxPending (default 256)\n"
 	        "  --nats-pid PID    nats-server's pid: report its CPU time per message\n"
+	        "  --compare EXE     another mqbridge binary: one more export row, alternated\n"
+	        "                    with the others (an A/B of a change to the bridge)\n"
 	        "  --tput-only, --lat-only   one half of the runs\n"
 	        "  --smoke           one repetition, tiny counts: correctness only\n",
 	        MAXREPS);
@@ -896,6 +923,8 @@ int main(int argc, char **argv)
 			opt.lat_msgs = atoi(v);
 		else if (ARG("--gap-ms"))
 			opt.gap_ms = atoi(v);
+		else if (ARG("--compare"))
+			opt.compare = v;
 		else if (ARG("--nats-pid"))
 			opt.nats_pid = atoi(v);
 		else if (ARG("--window"))
@@ -945,11 +974,14 @@ int main(int argc, char **argv)
 			int z = rev ? 1 - zi : zi;
 			const char *q = z ? opt.q4k : opt.q64;
 			uint64_t n = z ? opt.n4k : opt.n64;
-			for (int ki = 0; ki < R_NKINDS && !failed; ki++) {
-				int k = rev ? R_NKINDS - 1 - ki : ki;
+			for (int ki = 0; ki < nkinds() && !failed; ki++) {
+				int k = rev ? nkinds() - 1 - ki : ki;
 				struct tput *t = &tres[z][k][r];
-				failed = k == R_BRIDGE ? tput_bridge(q, sizes[z], n, t)
-				                       : tput_peer(sizes[z], n, k == R_PEER_ID, t);
+				if (k == R_BRIDGE || k == R_COMPARE)
+					failed = tput_bridge(k == R_BRIDGE ? opt.bridge : opt.compare,
+					                     q, sizes[z], n, t);
+				else
+					failed = tput_peer(sizes[z], n, k == R_PEER_ID, t);
 				progress("rep %d: export %zu B, %s: %.0f msgs/s (stream %.0f); CPU "
 				         "per message: publisher %.1f us, nats-server %.1f us%s",
 				         r + 1, sizes[z], tput_titles[k], t->rate, t->stream_rate,
