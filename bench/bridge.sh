@@ -49,7 +49,7 @@ done
 
 TMP=$(mktemp -d /tmp/mqbridgebench.XXXXXX)
 Q=/mqbb-$$
-NATS_PID= BROKER_PID=
+NATS_PID='' BROKER_PID=''
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
