@@ -74,7 +74,7 @@ struct export_route {
 	int started;
 
 	pthread_mutex_t mu;           /* guards everything below */
-	pthread_cond_t cv;            /* an ack arrived (room in the window) */
+	pthread_cond_t cv;            /* a quarter of the window is free, or an error */
 	struct inflight_table window; /* published, awaiting the PubAck */
 	int closed;                   /* the queue is detached: on_ack only frees */
 	int64_t pause_until_ms;       /* back off after an error until then */
@@ -166,7 +166,11 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 			            msgid, st, text ? ": " : "", text ? text : "",
 			            pae ? (int)pae->ErrCode : 0);
 		}
-		pthread_cond_signal(&e->cv);
+		/* Wake the route thread (waiting on a full window) only once a
+		 * quarter of the window is free, or on an error: it then publishes
+		 * that many in one go instead of one per wake-up (bench/README.md). */
+		if (!pa || e->window.count <= e->window.window - e->window.window / 4)
+			pthread_cond_signal(&e->cv);
 	}
 	pthread_mutex_unlock(&e->mu);
 	natsMsg_Destroy(msg);
