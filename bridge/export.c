@@ -7,8 +7,8 @@
  * id "<queue_id>-<lease.id>" (queue_id: 16 hex digits, the random identity of
  * this creation of the queue, from mq_inspect; lease.id: the message's id,
  * unique for the queue's life and the same on every delivery), and keeps at
- * most `window` publishes awaiting their ack in a table keyed by lease id
- * (inflight.c).
+ * most `window` publishes awaiting their ack in a table (inflight.c) keyed
+ * by the published natsMsg, which the library hands back to on_ack.
  * The library calls on_ack (in its own thread) for each: a positive PubAck
  * acks the lease (mq_ack); an error or a timeout (MaxWait) nacks it (mq_nack),
  * so it is delivered again, ahead of newer messages, and published again
@@ -81,6 +81,12 @@ struct export_route {
 	unsigned errors_in_row;
 	int64_t last_log_ms;
 	uint64_t suppressed;
+
+	/* The route thread's own: whether NATS was connected when it last
+	 * looked (conn_up takes the connection's mutex: once a millisecond,
+	 * not once a message). */
+	int64_t up_checked_ms;
+	int up;
 };
 
 /* route_error: count an error (the last one kept for /status), back off, log
@@ -132,20 +138,22 @@ static void settle(struct export_route *e, const mq_lease_t *lease, int ok)
 static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
 	struct export_route *e = closure;
-	const char *msgid = NULL;
 	(void)js;
-	if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &msgid) != NATS_OK || !msgid ||
-	    !strchr(msgid, '-')) {
-		bridge_log("export %s: a publish ack for a message without our id (ignored)",
-		           e->r.queue);
-		natsMsg_Destroy(msg);
-		return;
-	}
-	uint64_t id = strtoull(strchr(msgid, '-') + 1, NULL, 10);
 	mq_lease_t lease;
 	int64_t published_us;
+	/* The table is keyed by the natsMsg's address: the library hands back
+	 * the message it was given (nats.h), alive until we destroy it below,
+	 * so no other publish in flight has that address. Should it ever hand
+	 * back another object, the message id finds the lease (a scan). */
+	uint64_t key = (uintptr_t)msg;
+	const char *msgid = NULL;
 	pthread_mutex_lock(&e->mu);
-	if (!e->closed && inflight_take(&e->window, id, &lease, &published_us) == 0) {
+	int found = !e->closed && inflight_take(&e->window, key, &lease, &published_us) == 0;
+	if (!found && !e->closed && natsMsgHeader_Get(msg, "Nats-Msg-Id", &msgid) == NATS_OK &&
+	    msgid && strchr(msgid, '-') &&
+	    inflight_find_lease(&e->window, strtoull(strchr(msgid, '-') + 1, NULL, 10), &key) == 0)
+		found = inflight_take(&e->window, key, &lease, &published_us) == 0;
+	if (found) {
 		stats_in_flight(e->st, e->window.count);
 		if (pa) {
 			settle(e, &lease, 1);
@@ -160,10 +168,13 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 			const char *text = pae && pae->ErrText && strcmp(pae->ErrText, st)
 			                           ? pae->ErrText
 			                           : NULL;
+			char idtext[64];
+			snprintf(idtext, sizeof(idtext), "%016" PRIx64 "-%" PRIu64, e->queue_id,
+			         lease.id);
 			settle(e, &lease, 0);
 			stats_count(&e->st->republished, 1);
 			route_error(e, "publish of message %s failed: %s%s%s (JetStream error %d)",
-			            msgid, st, text ? ": " : "", text ? text : "",
+			            idtext, st, text ? ": " : "", text ? text : "",
 			            pae ? (int)pae->ErrCode : 0);
 		}
 		/* Wake the route thread (waiting on a full window) only once a
@@ -205,7 +216,12 @@ static int wait_room(struct export_route *e, natsConnection *nc)
 			bridge_sleep_ms(pause < 100 ? pause : 100);
 			continue;
 		}
-		if (!conn_up(nc)) {
+		int64_t now = bridge_now_ms();
+		if (now != e->up_checked_ms) {
+			e->up = conn_up(nc);
+			e->up_checked_ms = now;
+		}
+		if (!e->up) {
 			stats_state(e->st, ROUTE_WAITING_NATS);
 			if (!said_down++)
 				bridge_log("export %s -> %s: waiting for NATS", e->r.queue,
@@ -226,9 +242,10 @@ static void publish(struct export_route *e, const mq_lease_t *lease, const void 
 	snprintf(msgid, sizeof(msgid), "%016" PRIx64 "-%" PRIu64, e->queue_id, lease->id);
 	natsMsg *m = NULL;
 	natsStatus s = natsMsg_Create(&m, e->r.subject, NULL, data, (int)len);
+	uint64_t key = (uintptr_t)m; /* on_ack gets M back (0: not created, refused below) */
 	/* In the table before publishing: the ack may come before we return. */
 	pthread_mutex_lock(&e->mu);
-	int put = inflight_put(&e->window, lease, bridge_now_us()); /* wait_room made room */
+	int put = inflight_put(&e->window, key, lease, bridge_now_us()); /* wait_room made room */
 	stats_in_flight(e->st, e->window.count);
 	pthread_mutex_unlock(&e->mu);
 	if (put < 0) {
@@ -254,7 +271,7 @@ static void publish(struct export_route *e, const mq_lease_t *lease, const void 
 	bridge_nats_error(s, why, sizeof(why));
 	mq_lease_t held;
 	pthread_mutex_lock(&e->mu);
-	if (inflight_take(&e->window, lease->id, &held, NULL) == 0) { /* else on_ack settled it */
+	if (inflight_take(&e->window, key, &held, NULL) == 0) { /* else on_ack settled it */
 		stats_in_flight(e->st, e->window.count);
 		settle(e, lease, 0);
 		stats_count(&e->st->republished, 1);

@@ -9,11 +9,11 @@ static size_t home(const struct inflight_table *t, uint64_t id)
 	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & (t->size - 1);
 }
 
-/* find: the slot holding ID, or the free slot where it would go. */
-static size_t find(const struct inflight_table *t, uint64_t id)
+/* find: the slot holding KEY, or the free slot where it would go. */
+static size_t find(const struct inflight_table *t, uint64_t key)
 {
-	size_t i = home(t, id);
-	while (t->slots[i].deliveries && t->slots[i].id != id)
+	size_t i = home(t, key);
+	while (t->slots[i].deliveries && t->keys[i] != key)
 		i = (i + 1) & (t->size - 1);
 	return i;
 }
@@ -31,7 +31,8 @@ int inflight_init(struct inflight_table *t, unsigned window)
 	t->count = 0;
 	t->slots = calloc(t->size, sizeof(*t->slots));
 	t->stamps = calloc(t->size, sizeof(*t->stamps));
-	if (t->slots && t->stamps)
+	t->keys = calloc(t->size, sizeof(*t->keys));
+	if (t->slots && t->stamps && t->keys)
 		return 0;
 	inflight_free(t);
 	errno = ENOMEM;
@@ -42,11 +43,13 @@ void inflight_free(struct inflight_table *t)
 {
 	free(t->slots);
 	free(t->stamps);
+	free(t->keys);
 	t->slots = NULL;
 	t->stamps = NULL;
+	t->keys = NULL;
 }
 
-int inflight_put(struct inflight_table *t, const mq_lease_t *lease, int64_t stamp)
+int inflight_put(struct inflight_table *t, uint64_t key, const mq_lease_t *lease, int64_t stamp)
 {
 	if (lease->deliveries == 0) {
 		errno = EINVAL;
@@ -56,20 +59,21 @@ int inflight_put(struct inflight_table *t, const mq_lease_t *lease, int64_t stam
 		errno = ENOSPC;
 		return -1;
 	}
-	size_t i = find(t, lease->id);
+	size_t i = find(t, key);
 	if (t->slots[i].deliveries) {
 		errno = EEXIST;
 		return -1;
 	}
 	t->slots[i] = *lease;
 	t->stamps[i] = stamp;
+	t->keys[i] = key;
 	t->count++;
 	return 0;
 }
 
-int inflight_take(struct inflight_table *t, uint64_t id, mq_lease_t *out, int64_t *stamp)
+int inflight_take(struct inflight_table *t, uint64_t key, mq_lease_t *out, int64_t *stamp)
 {
-	size_t mask = t->size - 1, i = find(t, id), j = i;
+	size_t mask = t->size - 1, i = find(t, key), j = i;
 	if (!t->slots[i].deliveries) {
 		errno = ENOENT;
 		return -1;
@@ -85,12 +89,24 @@ int inflight_take(struct inflight_table *t, uint64_t id, mq_lease_t *out, int64_
 		j = (j + 1) & mask;
 		if (!t->slots[j].deliveries)
 			return 0;
-		size_t h = home(t, t->slots[j].id);
+		size_t h = home(t, t->keys[j]);
 		if (i < j ? (h <= i || h > j) : (h <= i && h > j)) {
 			t->slots[i] = t->slots[j];
 			t->stamps[i] = t->stamps[j];
+			t->keys[i] = t->keys[j];
 			t->slots[j].deliveries = 0;
 			i = j;
 		}
 	}
+}
+
+int inflight_find_lease(const struct inflight_table *t, uint64_t id, uint64_t *key)
+{
+	for (size_t i = 0; i < t->size; i++)
+		if (t->slots[i].deliveries && t->slots[i].id == id) {
+			*key = t->keys[i];
+			return 0;
+		}
+	errno = ENOENT;
+	return -1;
 }

@@ -1,4 +1,4 @@
-/* inflight.h - the export window: leases published and awaiting JetStream's ack, by lease id. */
+/* inflight.h - the export window: leases published and awaiting JetStream's ack, by a key. */
 #ifndef MQBRIDGE_INFLIGHT_H
 #define MQBRIDGE_INFLIGHT_H
 
@@ -17,6 +17,7 @@
 struct inflight_table {
 	mq_lease_t *slots;
 	int64_t *stamps; /* each slot's stamp (when it was published) */
+	uint64_t *keys;  /* each slot's key (export.c: its natsMsg's address) */
 	size_t size;     /* power of two */
 	unsigned window; /* most entries held */
 	unsigned count;  /* entries held */
@@ -29,13 +30,18 @@ int inflight_init(struct inflight_table *t, unsigned window);
 /* inflight_free: release T's memory. */
 void inflight_free(struct inflight_table *t);
 
-/* inflight_put: hold a copy of LEASE, with STAMP (the caller's: export.c
- * keeps when it published). Returns 0, or -1 with errno: ENOSPC the window
- * is full; EEXIST a lease of the same id is held; EINVAL deliveries 0. */
-int inflight_put(struct inflight_table *t, const mq_lease_t *lease, int64_t stamp);
+/* inflight_put: hold a copy of LEASE under KEY, with STAMP (the caller's:
+ * export.c keeps when it published). Returns 0, or -1 with errno: ENOSPC the
+ * window is full; EEXIST an entry of the same key is held; EINVAL deliveries 0. */
+int inflight_put(struct inflight_table *t, uint64_t key, const mq_lease_t *lease, int64_t stamp);
 
-/* inflight_take: remove the lease of id ID into *OUT, and its stamp into
- * *STAMP (if not NULL). Returns 0, or -1 with errno ENOENT if none is held. */
-int inflight_take(struct inflight_table *t, uint64_t id, mq_lease_t *out, int64_t *stamp);
+/* inflight_take: remove the lease held under KEY into *OUT, and its stamp
+ * into *STAMP (if not NULL). Returns 0, or -1 with errno ENOENT if none is. */
+int inflight_take(struct inflight_table *t, uint64_t key, mq_lease_t *out, int64_t *stamp);
+
+/* inflight_find_lease: the key under which the lease of id ID is held, into
+ * *KEY (a scan of the whole table: for the rare lookup by lease). Returns 0,
+ * or -1 with errno ENOENT. */
+int inflight_find_lease(const struct inflight_table *t, uint64_t id, uint64_t *key);
 
 #endif /* MQBRIDGE_INFLIGHT_H */
