@@ -172,7 +172,7 @@ int config_read(const char *path, struct config *c, char *err, size_t errlen)
 		*end = '\0';
 		if (end > p && end[-1] == '\r')
 			*--end = '\0';
-		char *hash = memchr(p, '#', (size_t)(end - p));
+		char *hash = end > p ? memchr(p, '#', (size_t)(end - p)) : NULL;
 		if (hash) {
 			*hash = '\0';
 			end = hash;
