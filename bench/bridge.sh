@@ -7,12 +7,13 @@
 # (built with libnats). Starts nats-server -js on a free loopback port
 # (-p -1) with file storage in a temporary directory, and one mqbroker
 # serving four queues named /mqbb-PID-*: t64 (262144 x 64 B, or --n64) and
-# t4k (65536 x 4 KiB, or --n4k) for the throughput runs, a and b (1024 x 4 KiB) for the
-# latency runs ("host A" and "host B": one /dev/shm). The Markdown report goes
-# to stdout, progress to stderr. Options after BUILD_DIR go to mqbridgebench
-# (--reps, --n64, --n4k, --lat-msgs, --gap-ms, --window, --tput-only,
-# --lat-only; see mqbridgebench --help). --smoke: one repetition with tiny
-# counts, for ctest; exits 77 (skipped) without nats-server or mqbridge.
+# t4k (65536 x 4 KiB, or --n4k) for the throughput runs, a and b (1024 x
+# 4 KiB) for the latency runs ("host A" and "host B": one /dev/shm). The
+# Markdown report goes to stdout, progress to stderr. Options after BUILD_DIR
+# go to mqbridgebench (--reps, --n64, --n4k, --lat-msgs, --gap-ms, --window,
+# --compare, --tput-only, --lat-only; see mqbridgebench --help). --smoke: one
+# repetition with tiny counts, for ctest; exits 77 (skipped) without
+# nats-server or mqbridge.
 # Exit status: mqbridgebench's (0 the runs checked out, 1 one failed, 2 usage).
 set -u
 SMOKE=()
@@ -21,7 +22,7 @@ if [ "${1:-}" = --smoke ]; then
 	shift
 fi
 if [ $# -lt 1 ] || [ "$1" = --help ]; then
-	sed -n '3,16s/^# \{0,1\}//p' "$0"
+	sed -n '3,17s/^# \{0,1\}//p' "$0"
 	[ $# -ge 1 ]
 	exit $?
 fi
