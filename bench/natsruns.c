@@ -194,16 +194,18 @@ static int bridge_read(struct bridge_proc *b, int timeout_ms)
 	return 1;
 }
 
-/* bridge_start: run mqbridge with ARGS (after --nats and --stream) and wait
+/* bridge_start: run mqbridge with ARGS (after --nats, --stream, --window and --listen) and wait
  * until its log says WANT. Returns 0, or -1 after printing its log. */
 static int bridge_start(struct bridge_proc *b, const char *exe, const char *want, const char *a1,
                         const char *a2)
 {
 	char window[16];
 	snprintf(window, sizeof(window), "%u", nb_opt.window);
-	const char *argv[] = {exe,         "--nats",   nb_opt.nats_url, "--stream",
-	                      stream_name, "--window", window,          a1,
-	                      a2,          NULL};
+	/* --listen 127.0.0.1:0: its HTTP server on a free port, so that two
+	 * bridges (and one the user runs on 8081) never collide. */
+	const char *argv[] = {exe,        "--nats", nb_opt.nats_url, "--stream",    stream_name,
+	                      "--window", window,   "--listen",      "127.0.0.1:0", a1,
+	                      a2,         NULL};
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;

@@ -84,7 +84,9 @@ static void figure_text(char *buf, size_t len, const struct cell *c, const char 
 	char v[32];
 	const char *unit = report_unit(c);
 	report_format(v, sizeof(v), median(c), unit);
-	snprintf(buf, len, "%s%s %s: %s %s", prefix, workloads[c->w].name, c->title, v, unit);
+	if (snprintf(buf, len, "%s%s %s: %s %s", prefix, workloads[c->w].name, c->title, v, unit) >=
+	    (int)len)
+		buf[len - 1] = '\0'; /* cut short: a label, still terminated */
 }
 
 /* at_rep: the figure of C in repetition REP, or 0 if it has none. */

@@ -381,7 +381,7 @@ static struct family *family(struct page *p, const char *name)
 		return NULL;
 	struct family *f = &p->families[p->nfamilies++];
 	memset(f, 0, sizeof(*f));
-	snprintf(f->name, sizeof(f->name), "%s", name);
+	memcpy(f->name, name, strnlen(name, sizeof(f->name) - 1)); /* zeroed: terminated */
 	return f;
 }
 
