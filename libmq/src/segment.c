@@ -333,7 +333,8 @@ int segment_validate(const struct mq_shm *s, uint64_t file_size, char *detail, s
 	for (unsigned i = 0; i < MQ_CLIENTS_MAX; i++) {
 		uint32_t st = mq_load_relaxed(&w->clients[i].state);
 		uint32_t role = mq_load_relaxed(&w->clients[i].role);
-		if (st > MQ_CLIENT_DEAD || role > (MQ_ROLE_PRODUCER | MQ_ROLE_CONSUMER | MQ_ROLE_BRIDGE))
+		if (st > MQ_CLIENT_DEAD ||
+		    role > (MQ_ROLE_PRODUCER | MQ_ROLE_CONSUMER | MQ_ROLE_BRIDGE))
 			return BAD("corrupt client table (entry %u)", i);
 	}
 	/* The references, judged only if the queue was quiet all along: on a
