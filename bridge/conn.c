@@ -132,7 +132,8 @@ static natsOptions *make_options(const struct bridge_opts *o, struct bridge_stat
 		}
 	}
 	if (s != NATS_OK) {
-		bridge_log("--nats %s: %s", o->nats_url, bridge_nats_error(s, why, sizeof(why)));
+		bridge_log("--nats %s: %s", st->nats_url, /* without credentials */
+		           bridge_nats_error(s, why, sizeof(why)));
 		natsOptions_Destroy(no);
 		return NULL;
 	}
