@@ -40,20 +40,36 @@ static int tsc_usable(void)
 #endif
 }
 
+/* tsc_sample: a TSC reading and the CLOCK_MONOTONIC time it was taken at:
+ * the middle of two clock reads around it, retried (up to 100 times) while
+ * they are more than 2 us apart, so that a preemption between the reads
+ * cannot skew the rate measured from two samples. */
+static void tsc_sample(uint64_t *mono, uint64_t *tsc)
+{
+	for (int i = 0;; i++) {
+		uint64_t a = mono_ns(), t = tiq_clock_now(MQ_CLOCK_TSC), b = mono_ns();
+		if (b - a <= 2000 || i == 99) {
+			*mono = a + (b - a) / 2;
+			*tsc = t;
+			return;
+		}
+	}
+}
+
 /* tsc_hz: the TSC's ticks per second, measured against CLOCK_MONOTONIC over
- * 2 ms once per process (an error of ~1e-5: a few tens of ns of clock
- * reading over 2 ms). */
+ * 2 ms once per process, between two bracketed samples (tsc_sample): an
+ * error of ~1e-5 typically, at most ~1e-3 (1 us at each end of 2 ms). */
 static uint64_t tsc_hz(void)
 {
 	static _Atomic uint64_t hz;
 	uint64_t v = atomic_load_explicit(&hz, memory_order_relaxed);
 	if (v)
 		return v;
-	uint64_t c0 = mono_ns(), t0 = tiq_clock_now(MQ_CLOCK_TSC), c1, t1;
-	do {
-		c1 = mono_ns();
-		t1 = tiq_clock_now(MQ_CLOCK_TSC);
-	} while (c1 - c0 < 2000000);
+	uint64_t c0, t0, c1, t1;
+	tsc_sample(&c0, &t0);
+	do
+		tsc_sample(&c1, &t1);
+	while (c1 - c0 < 2000000);
 	v = (uint64_t)((double)(t1 - t0) * 1e9 / (double)(c1 - c0));
 	atomic_store_explicit(&hz, v, memory_order_relaxed);
 	return v;
