@@ -44,7 +44,9 @@
  *  - A peer that scribbles: every entry, chunk number, state, back-reference
  *    and length is checked where it is used (ops.c), and a waiter checks the
  *    indices between its sleep slices, so the damage is reported as EPROTO
- *    rather than taken for "full" or "empty".
+ *    rather than taken for "full" or "empty". A send whose lock was taken
+ *    from it after it committed still counts what it committed as sent
+ *    (sending it again would duplicate it; prog_sweep checks).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -124,7 +126,10 @@ static int send_fifo(struct mq *q, const struct iovec *msgs, unsigned n, const s
 	}
 	intent_end(in);
 	int err = bad ? errno : 0; /* the detail of what was bad, past the release */
-	if (lock_release(q, &s->send) != 0)
+	/* A failed release (the lock taken from us: a scribbled word) after m
+	 * messages were committed still reports them sent: they are in the
+	 * ring, and a caller that sent them again would duplicate them. */
+	if (lock_release(q, &s->send) != 0 && m == 0)
 		return -1;
 	if (bad && m == 0) {
 		errno = err;
@@ -167,7 +172,16 @@ static int send_lifo(struct mq *q, const struct iovec *msgs, unsigned n, const s
 		if (rc == 0) {
 			rc = commit_locked(q, idx, len);
 			err = errno;
-			if (lock_release(q, &s->send) != 0)
+			int released = lock_release(q, &s->send) == 0;
+			if (rc == 0 && !released) {
+				/* Committed, but the lock was taken from us meanwhile
+				 * (a scribbled word): the message is in the ring, so it
+				 * counts as sent (a caller that sent it again would
+				 * duplicate it); the batch stops here. */
+				mark_role(q, MQ_ROLE_PRODUCER);
+				return (int)m + 1;
+			}
+			if (!released)
 				rc = -1, err = errno;
 			errno = err;
 		}

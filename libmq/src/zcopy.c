@@ -223,7 +223,9 @@ int mq_commit(mq_t *q, void *buf, size_t len)
 		return -1;
 	int rc = commit_locked(q, (uint32_t)idx, len);
 	int err = errno;
-	if (lock_release(q, &q->shm->send) != 0)
+	/* Committed, the message counts as sent even if the lock was taken
+	 * from us meanwhile (queue.c: sending it again would duplicate it). */
+	if (lock_release(q, &q->shm->send) != 0 && rc)
 		return -1;
 	if (rc)
 		return errno = err, -1;
