@@ -6,28 +6,11 @@
 # or when unshare/nsenter/mount cannot make the hosts (hosts.sh).
 # MQ_KEEP_LOGS=DIR keeps the logs.
 TEST=fanin
-if [ $# -lt 3 ]; then
-	echo "usage: $0 MQBROKER MQLOAD MQBRIDGE" >&2
-	exit 2
-fi
-if ! command -v nats-server >/dev/null; then
-	echo "SKIP: $TEST: nats-server is not installed (Debian: apt-get install nats-server)"
-	exit 77
-fi
-if [ ! -x "$3" ]; then
-	echo "SKIP: $TEST: no mqbridge at $3 (built only with libnats: apt-get install libnats-dev)"
-	exit 77
-fi
-BRIDGE=$(realpath "$3")
-# shellcheck source=../broker/common.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../broker/common.sh" "$1" "$2"
-# shellcheck source=nats.sh
-. "$(dirname "${BASH_SOURCE[0]}")/nats.sh"
+# shellcheck source=setup.sh
+. "$(dirname "${BASH_SOURCE[0]}")/setup.sh" "$@"
 # shellcheck source=hosts.sh
 . "$(dirname "${BASH_SOURCE[0]}")/hosts.sh"
 need_hosts
-SAY_PASS=pass
-[ -z "${MQ_KEEP_LOGS:-}" ] || CLEANUPS+=("mkdir -p '$MQ_KEEP_LOGS' && cp '$TMP'/*.log '$MQ_KEEP_LOGS'")
 
 PER=20000 # messages per exporting host; host h's producer has id h
 TOTAL=$((3 * PER))

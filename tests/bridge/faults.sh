@@ -4,38 +4,10 @@
 # Usage: faults.sh MQBROKER MQLOAD MQBRIDGE
 # Skipped (exit 77) when nats-server or mqbridge is missing.
 TEST=faults
-if [ $# -lt 3 ]; then
-	echo "usage: $0 MQBROKER MQLOAD MQBRIDGE" >&2
-	exit 2
-fi
-if ! command -v nats-server >/dev/null; then
-	echo "SKIP: $TEST: nats-server is not installed (Debian: apt-get install nats-server)"
-	exit 77
-fi
-if [ ! -x "$3" ]; then
-	echo "SKIP: $TEST: no mqbridge at $3 (built only with libnats: apt-get install libnats-dev)"
-	exit 77
-fi
-BRIDGE=$(realpath "$3")
-# shellcheck source=../broker/common.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../broker/common.sh" "$1" "$2"
-# shellcheck source=nats.sh
-. "$(dirname "${BASH_SOURCE[0]}")/nats.sh"
-SAY_PASS=pass
-[ -z "${MQ_KEEP_LOGS:-}" ] || CLEANUPS+=("mkdir -p '$MQ_KEEP_LOGS' && cp '$TMP'/*.log '$MQ_KEEP_LOGS'")
+# shellcheck source=setup.sh
+. "$(dirname "${BASH_SOURCE[0]}")/setup.sh" "$@"
 
 QA="$Q-a" QB="$Q-b" QS="$Q-small" SUBJ="f.$$" STREAM="MQBF$$"
-
-# bridge_rc WANT TEXT ARGS...: mqbridge ARGS exits at once with WANT, saying TEXT.
-# (Its HTTP endpoints on a free port: a --listen in ARGS wins.)
-bridge_rc() {
-	local want=$1 text=$2 rc=0
-	shift 2
-	timeout -s KILL 10 "$BRIDGE" --listen 127.0.0.1:0 "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
-	[ "$rc" -eq "$want" ] || fail "mqbridge $* exited with $rc, want $want: $(cat "$TMP/err")"
-	grep -qF -- "$text" "$TMP/err" "$TMP/out" ||
-		fail "mqbridge $*: expected \"$text\", got: $(cat "$TMP/err" "$TMP/out")"
-}
 
 # cpu_ticks PID: user + system clock ticks PID has used.
 cpu_ticks() {

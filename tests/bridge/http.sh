@@ -5,39 +5,11 @@
 # Skipped (exit 77) when nats-server or mqbridge is missing.
 TEST=bhttp
 N=500
-if [ $# -lt 3 ]; then
-	echo "usage: $0 MQBROKER MQLOAD MQBRIDGE" >&2
-	exit 2
-fi
-if ! command -v nats-server >/dev/null; then
-	echo "SKIP: $TEST: nats-server is not installed (Debian: apt-get install nats-server)"
-	exit 77
-fi
-if [ ! -x "$3" ]; then
-	echo "SKIP: $TEST: no mqbridge at $3 (built only with libnats: apt-get install libnats-dev)"
-	exit 77
-fi
-BRIDGE=$(realpath "$3")
-# shellcheck source=../broker/common.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../broker/common.sh" "$1" "$2"
-# shellcheck source=nats.sh
-. "$(dirname "${BASH_SOURCE[0]}")/nats.sh"
-SAY_PASS=pass
-[ -z "${MQ_KEEP_LOGS:-}" ] || CLEANUPS+=("mkdir -p '$MQ_KEEP_LOGS' && cp '$TMP'/*.log '$MQ_KEEP_LOGS'")
+# shellcheck source=setup.sh
+. "$(dirname "${BASH_SOURCE[0]}")/setup.sh" "$@"
 
 QA="$Q-a" QB="$Q-b" SUBJ="h.$$" STREAM="MQBH$$"
 NATS_URL="nats://127.0.0.1:$NPORT"
-
-# bridge_rc WANT TEXT ARGS...: mqbridge ARGS exits at once with WANT, saying TEXT.
-bridge_rc() {
-	local want=$1 text=$2 rc=0
-	shift 2
-	timeout -s KILL 20 "$BRIDGE" "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
-	[ "$rc" -eq "$want" ] || fail "mqbridge $* exited with $rc, want $want: $(cat "$TMP/err")"
-	grep -qF -- "$text" "$TMP/err" ||
-		fail "mqbridge $*: expected \"$text\", got: $(cat "$TMP/err")"
-	sanitizer_clean "$TMP/err"
-}
 
 # bridge_port LOG: the port the bridge logging to LOG said it listens on.
 bridge_port() {

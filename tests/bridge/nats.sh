@@ -77,3 +77,16 @@ start_bridge() {
 	wait_until 20 at_least $((${before:-0} + 1)) running_lines "$log" ||
 		fail "mqbridge $* did not start within 20 s: $(cat "$log")"
 }
+
+# bridge_rc WANT TEXT ARGS...: mqbridge ARGS (HTTP on a free port: a --listen
+# in ARGS wins, the last one counts) exits at once with WANT, saying TEXT on
+# stderr or stdout, with no sanitizer report.
+bridge_rc() {
+	local want=$1 text=$2 rc=0
+	shift 2
+	timeout -s KILL 20 "$BRIDGE" --listen 127.0.0.1:0 "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
+	[ "$rc" -eq "$want" ] || fail "mqbridge $* exited with $rc, want $want: $(cat "$TMP/err")"
+	grep -qF -- "$text" "$TMP/err" "$TMP/out" ||
+		fail "mqbridge $*: expected \"$text\", got: $(cat "$TMP/err" "$TMP/out")"
+	sanitizer_clean "$TMP/err"
+}

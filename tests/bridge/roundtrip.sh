@@ -7,26 +7,8 @@
 # mqbroker serving the two queues (it reaps the killed bridge's leases).
 TEST=roundtrip
 N=20000
-if [ $# -lt 3 ]; then
-	echo "usage: $0 MQBROKER MQLOAD MQBRIDGE" >&2
-	exit 2
-fi
-if ! command -v nats-server >/dev/null; then
-	echo "SKIP: $TEST: nats-server is not installed (Debian: apt-get install nats-server)"
-	exit 77
-fi
-if [ ! -x "$3" ]; then
-	echo "SKIP: $TEST: no mqbridge at $3 (built only with libnats: apt-get install libnats-dev)"
-	exit 77
-fi
-BRIDGE=$(realpath "$3")
-# shellcheck source=../broker/common.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../broker/common.sh" "$1" "$2"
-# shellcheck source=nats.sh
-. "$(dirname "${BASH_SOURCE[0]}")/nats.sh"
-SAY_PASS=pass # the trap says "PASS: roundtrip" when the script succeeds
-# MQ_KEEP_LOGS=DIR: copy the logs (bridges, nats-server, broker) there at the end.
-[ -z "${MQ_KEEP_LOGS:-}" ] || CLEANUPS+=("mkdir -p '$MQ_KEEP_LOGS' && cp '$TMP'/*.log '$MQ_KEEP_LOGS'")
+# shellcheck source=setup.sh
+. "$(dirname "${BASH_SOURCE[0]}")/setup.sh" "$@"
 
 QA="$Q-a" QB="$Q-b" SUBJ="t.$$" STREAM="MQBT$$"
 

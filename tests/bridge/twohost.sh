@@ -10,28 +10,11 @@
 # MQ_TEST_SEED=S replays a schedule (each run prints its seed).
 # MQ_KEEP_LOGS=DIR keeps the logs.
 TEST=twohost
-if [ $# -lt 3 ]; then
-	echo "usage: $0 MQBROKER MQLOAD MQBRIDGE" >&2
-	exit 2
-fi
-if ! command -v nats-server >/dev/null; then
-	echo "SKIP: $TEST: nats-server is not installed (Debian: apt-get install nats-server)"
-	exit 77
-fi
-if [ ! -x "$3" ]; then
-	echo "SKIP: $TEST: no mqbridge at $3 (built only with libnats: apt-get install libnats-dev)"
-	exit 77
-fi
-BRIDGE=$(realpath "$3")
-# shellcheck source=../broker/common.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../broker/common.sh" "$1" "$2"
-# shellcheck source=nats.sh
-. "$(dirname "${BASH_SOURCE[0]}")/nats.sh"
+# shellcheck source=setup.sh
+. "$(dirname "${BASH_SOURCE[0]}")/setup.sh" "$@"
 # shellcheck source=hosts.sh
 . "$(dirname "${BASH_SOURCE[0]}")/hosts.sh"
 need_hosts
-SAY_PASS=pass
-[ -z "${MQ_KEEP_LOGS:-}" ] || CLEANUPS+=("mkdir -p '$MQ_KEEP_LOGS' && cp '$TMP'/*.log '$MQ_KEEP_LOGS'")
 
 N=200000
 PRODUCERS=2 CONSUMERS=2 # ids 1..PRODUCERS, N/PRODUCERS messages each
