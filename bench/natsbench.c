@@ -48,16 +48,6 @@ static double median_of(const double *v, int n)
 	return stats_median(v, n);
 }
 
-static void fmt_rate(char *out, size_t len, double v)
-{
-	if (v >= 1e6)
-		snprintf(out, len, "%.2f M", v / 1e6);
-	else if (v >= 1e3)
-		snprintf(out, len, "%.1f k", v / 1e3);
-	else
-		snprintf(out, len, "%.0f", v);
-}
-
 /* ratios_text: the N ratios at R, then their median in parentheses, into OUT. */
 static void ratios_text(const double *r, int n, char *out, size_t len)
 {
@@ -101,15 +91,15 @@ static void report(int reps)
 				sv[r] = tres[z][k][r].stream_rate;
 				cpu[r] = tres[z][k][r].cpu_us;
 				srv[r] = tres[z][k][r].server_us;
-				fmt_rate(a, sizeof(a), v[r]);
+				stats_format_rate(a, sizeof(a), v[r]);
 				snprintf(per + strlen(per), sizeof(per) - strlen(per), "%s%s",
 				         r ? ", " : "", a);
 			}
 			stats_range(v, reps, &lo, &hi);
-			fmt_rate(a, sizeof(a), median_of(v, reps));
-			fmt_rate(b, sizeof(b), lo);
-			fmt_rate(c, sizeof(c), hi);
-			fmt_rate(d, sizeof(d), median_of(sv, reps));
+			stats_format_rate(a, sizeof(a), median_of(v, reps));
+			stats_format_rate(b, sizeof(b), lo);
+			stats_format_rate(c, sizeof(c), hi);
+			stats_format_rate(d, sizeof(d), median_of(sv, reps));
 			printf("| export %s | %s | %s (%.1f MB/s) | %s .. %s | msgs/s | %s | %s | "
 			       "%.1f, %.1f |\n",
 			       z ? "4 KiB" : "64 B", tput_titles[k], a,
@@ -150,8 +140,8 @@ static void report(int reps)
 		ratios_text(ratio, reps, per, sizeof(per));
 		double rm = median_of(v, reps) / median_of(p, reps);
 		char a[32], b[32];
-		fmt_rate(a, sizeof(a), median_of(v, reps));
-		fmt_rate(b, sizeof(b), median_of(p, reps));
+		stats_format_rate(a, sizeof(a), median_of(v, reps));
+		stats_format_rate(b, sizeof(b), median_of(p, reps));
 		printf("| export throughput, %s: >= 80 %% of the plain peer | %s msgs/s | %s "
 		       "msgs/s "
 		       "| %.2f | %s | >= 0.80 | %s |\n",
@@ -160,7 +150,7 @@ static void report(int reps)
 			ratio[r] = v[r] / pi[r];
 		ratios_text(ratio, reps, per, sizeof(per));
 		rm = median_of(v, reps) / median_of(pi, reps);
-		fmt_rate(b, sizeof(b), median_of(pi, reps));
+		stats_format_rate(b, sizeof(b), median_of(pi, reps));
 		printf("| (for information) %s: against the peer with Nats-Msg-Id | %s msgs/s | %s "
 		       "msgs/s | %.2f | %s | - | - |\n",
 		       z ? "4 KiB" : "64 B", a, b, rm, per);
@@ -186,8 +176,8 @@ static void report(int reps)
 		}
 		ratios_text(ratio, reps, per, sizeof(per));
 		rm = median_of(pi, reps) / median_of(p, reps);
-		fmt_rate(a, sizeof(a), median_of(pi, reps));
-		fmt_rate(b, sizeof(b), median_of(p, reps));
+		stats_format_rate(a, sizeof(a), median_of(pi, reps));
+		stats_format_rate(b, sizeof(b), median_of(p, reps));
 		printf("| (for information) %s: --compare against the plain peer | %s msgs/s | %s "
 		       "msgs/s | %.2f | %s | >= 0.80 | %s |\n",
 		       z ? "4 KiB" : "64 B", a, b, rm, per, rm >= 0.80 ? "PASS" : "MISS");

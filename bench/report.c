@@ -19,12 +19,7 @@ const char *report_unit(const struct cell *c)
 void report_format(char *buf, size_t len, double v, const char *unit)
 {
 	if (!strcmp(unit, "msgs/s")) {
-		if (v >= 1e6)
-			snprintf(buf, len, "%.2f M", v / 1e6);
-		else if (v >= 1e3)
-			snprintf(buf, len, "%.1f k", v / 1e3);
-		else
-			snprintf(buf, len, "%.0f", v);
+		stats_format_rate(buf, len, v);
 	} else if (!strcmp(unit, "MB/s")) {
 		snprintf(buf, len, v >= 100 ? "%.0f" : "%.1f", v);
 	} else {

@@ -1,4 +1,5 @@
 /* stats.c - median and range of repetitions, percentiles of latency samples. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,4 +50,14 @@ uint32_t stats_percentile(uint32_t *v, size_t n, double p)
 	if (rank > n)
 		rank = n;
 	return v[rank - 1];
+}
+
+void stats_format_rate(char *out, size_t len, double v)
+{
+	if (v >= 1e6)
+		snprintf(out, len, "%.2f M", v / 1e6);
+	else if (v >= 1e3)
+		snprintf(out, len, "%.1f k", v / 1e3);
+	else
+		snprintf(out, len, "%.0f", v);
 }

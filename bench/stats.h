@@ -18,4 +18,8 @@ void stats_range(const double *v, int n, double *min, double *max);
  * samples at V, which it sorts in place; 0 if N is 0. */
 uint32_t stats_percentile(uint32_t *v, size_t n, double p);
 
+/* stats_format_rate: a rate V (per second) as the tables print it: "1.23 M",
+ * "45.6 k" or "789". */
+void stats_format_rate(char *out, size_t len, double v);
+
 #endif /* MQBENCH_STATS_H */
