@@ -63,6 +63,20 @@ static inline bool chunk_check(struct mq *q, uint64_t idx, uint64_t want, uint64
 	return chunk_check_slow(q, idx, want, pos, where); /* says what is wrong */
 }
 
+/* prefetch_own: ask for the line at P with the intent to write it: it
+ * arrives exclusive, in one transfer, instead of shared and then upgraded
+ * (the write waiting for the other core's copy to be invalidated). x86-64:
+ * PREFETCHW, a hint that CPUs without it execute as a NOP (0F 0D); GCC
+ * emits it for __builtin_prefetch(p, 1) only with -mprfchw. */
+static inline void prefetch_own(const void *p)
+{
+#if defined(__x86_64__)
+	__asm__ volatile("prefetchw %0" ::"m"(*(const char *)p));
+#else
+	__builtin_prefetch(p, 1, 3);
+#endif
+}
+
 /* pool_peek_fifo (send lock, FIFO): the free chunk at pool position F, or
  * OP_NONE if none is there yet (the pool is empty), or OP_DAMAGED. */
 static inline uint32_t pool_peek_fifo(struct mq *q, uint64_t f)
@@ -115,10 +129,11 @@ static inline bool ring_slot_free(struct mq *q, uint64_t t)
 	return ring_slot_free_slow(q, t); /* says what is wrong */
 }
 
-/* chunk_queue (send lock): fill chunk IDX's header as the message at ring
- * position T of LEN bytes sent at STAMP (tiq.h) and commit it (the ring
- * entry's release store). */
-static inline void chunk_queue(struct mq *q, uint32_t idx, uint64_t t, uint32_t len, uint64_t stamp)
+/* chunk_fill (send lock): fill chunk IDX's header as the message at ring
+ * position T of LEN bytes sent at STAMP (tiq.h). Not yet committed: until
+ * ring_commit, the chunk is still the pool's (repair_send gives it its free
+ * header back if we die). */
+static inline void chunk_fill(struct mq *q, uint32_t idx, uint64_t t, uint32_t len, uint64_t stamp)
 {
 	struct mq_chunk *c = handle_chunk(q, idx);
 	mq_store_relaxed(&c->len, len);
@@ -127,9 +142,22 @@ static inline void chunk_queue(struct mq *q, uint32_t idx, uint64_t t, uint32_t 
 	mq_store_relaxed(&c->pos, t);
 	mq_store_relaxed(&c->deliveries, 0);
 	mq_store_relaxed(&c->state, MQ_CHUNK_STATE(MQ_CHUNK_QUEUED, 0));
+}
+
+/* ring_commit (send lock): commit chunk IDX, filled, at ring position T (the
+ * entry's release store). */
+static inline void ring_commit(struct mq *q, uint32_t idx, uint64_t t)
+{
 	/* Commit: pairs with the acquire load in next_message (and
 	 * ready_message): the payload and the header are visible first. */
 	mq_store_release(&q->ring[t & q->ring_mask], entry_make(t, idx));
+}
+
+/* chunk_queue (send lock): chunk_fill, then ring_commit. */
+static inline void chunk_queue(struct mq *q, uint32_t idx, uint64_t t, uint32_t len, uint64_t stamp)
+{
+	chunk_fill(q, idx, t, len, stamp);
+	ring_commit(q, idx, t);
 }
 
 /* message_at (receive lock): the chunk of the message at position POS of
@@ -147,6 +175,9 @@ static inline uint32_t message_at(struct mq *q, uint32_t src, uint64_t pos)
 		uint32_t idx = entry_idx(e);
 		if (idx < q->capacity) {
 			struct mq_chunk *c = handle_chunk(q, idx);
+			/* Every take writes the header (free, lease): have its line
+			 * come exclusive, not shared and then upgraded. */
+			prefetch_own(c);
 			if (mq_load_relaxed(&c->state) == MQ_CHUNK_STATE(MQ_CHUNK_QUEUED, 0) &&
 			    mq_load_relaxed(&c->pos) == pos && mq_load_relaxed(&c->id) == pos + 1 &&
 			    mq_load_relaxed(&c->len) <= q->max_msg)

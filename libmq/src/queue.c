@@ -58,8 +58,10 @@
 #include "tiq.h"
 #include "pollfd.h"
 
-/* Messages taken in one round of the receive lock by mq_recv_batch. */
+/* Messages taken in one round of the receive lock by mq_recv_batch, and
+ * sent in one round of the send lock by mq_send_batch. */
 #define RECV_ROUND 64
+#define SEND_ROUND 64
 
 /* send_fifo: with the pool a FIFO, send up to N messages under one round of
  * the send lock. Returns how many (0: no free chunk), or -1 with errno. */
@@ -77,6 +79,8 @@ static int send_fifo(struct mq *q, const struct iovec *msgs, unsigned n, const s
 	struct mq_intent *in = &s->send.intent;
 	if (n > q->capacity)
 		n = (unsigned)q->capacity; /* no round sends more (and repair checks it) */
+	if (n > SEND_ROUND)
+		n = SEND_ROUND;
 	mq_store_relaxed(&in->n, n);
 	mq_store_relaxed(&in->pos, tail);
 	mq_store_relaxed(&in->fpos, fhead);
@@ -85,24 +89,40 @@ static int send_fifo(struct mq *q, const struct iovec *msgs, unsigned n, const s
 	unsigned m = 0;
 	uint64_t bytes = 0;
 	int bad = 0;
+	uint32_t idx[SEND_ROUND];
 	for (; m < n; m++) {
-		uint32_t idx = pool_peek_fifo(q, fhead + m);
-		if (idx == OP_NONE)
+		uint32_t i = pool_peek_fifo(q, fhead + m);
+		if (i == OP_NONE)
 			break;
-		if (idx == OP_DAMAGED || !ring_slot_free(q, tail + m)) {
+		if (i == OP_DAMAGED || !ring_slot_free(q, tail + m)) {
 			bad = 1;
 			break;
 		}
 		size_t len = msgs[m].iov_len;
 		if (len)
-			memcpy(handle_payload(q, idx), msgs[m].iov_base, len);
-		if (!lock_mine(q, &s->send)) {
-			bad = 1;
-			break;
-		}
-		chunk_queue(q, idx, tail + m, (uint32_t)len, stamp);
+			memcpy(handle_payload(q, i), msgs[m].iov_base, len);
+		chunk_fill(q, i, tail + m, (uint32_t)len, stamp);
+		idx[m] = i;
 		bytes += len;
 	}
+	/* The round's entries are committed together, in order, after every
+	 * message of it is written: a consumer polling the ring sees the
+	 * round at once instead of chasing it entry by entry (every line the
+	 * two would share moved twice). Dying in between leaves a prefix
+	 * committed, which repair_send accounts for. */
+	if (m && !lock_mine(q, &s->send)) {
+		/* Nothing committed: the chunks are still the pool's; give them
+		 * their free header back, as repair_send would. */
+		for (unsigned j = 0; j < m; j++) {
+			struct mq_chunk *c = handle_chunk(q, idx[j]);
+			mq_store_relaxed(&c->pos, fhead + j);
+			mq_store_relaxed(&c->state, MQ_CHUNK_STATE(MQ_CHUNK_FREE, 0));
+		}
+		bad = 1;
+		m = 0;
+	}
+	for (unsigned j = 0; j < m; j++)
+		ring_commit(q, idx[j], tail + j);
 	if (m) {
 		/* tail after the entries it passes (check_consumer relies on it). */
 		mq_store_release(&s->tail, tail + m);
@@ -120,8 +140,8 @@ static int send_fifo(struct mq *q, const struct iovec *msgs, unsigned n, const s
 		 * it. */
 		uint64_t e = mq_load_relaxed(&q->pool[(fhead + m) & q->ring_mask]);
 		if (entry_ready(e, fhead + m) && entry_idx(e) < q->capacity) {
-			__builtin_prefetch(handle_chunk(q, entry_idx(e)), 1, 3);
-			__builtin_prefetch(handle_payload(q, entry_idx(e)), 1, 3);
+			prefetch_own(handle_chunk(q, entry_idx(e)));
+			prefetch_own(handle_payload(q, entry_idx(e)));
 		}
 	}
 	intent_end(in);
