@@ -136,10 +136,13 @@ static int send_fifo(struct mq *q, const struct iovec *msgs, unsigned n, const s
 			mq_store_relaxed(&c->sent, mq_load_relaxed(&c->sent) + m);
 			mq_store_relaxed(&c->bytes_sent, mq_load_relaxed(&c->bytes_sent) + bytes);
 		}
-		/* Own the next free chunk's first line before the next send needs
-		 * it. */
-		uint64_t e = mq_load_relaxed(&q->pool[(fhead + m) & q->ring_mask]);
-		if (entry_ready(e, fhead + m) && entry_idx(e) < q->capacity) {
+		/* Own the lines of the free chunks the next round will write (as
+		 * many as this one sent) while our caller builds it. */
+		for (unsigned j = 0; j < m; j++) {
+			uint64_t f = fhead + m + j;
+			uint64_t e = mq_load_relaxed(&q->pool[f & q->ring_mask]);
+			if (!entry_ready(e, f) || entry_idx(e) >= q->capacity)
+				break;
 			prefetch_own(handle_chunk(q, entry_idx(e)));
 			prefetch_own(handle_payload(q, entry_idx(e)));
 		}
