@@ -31,6 +31,8 @@ const struct transport *const transports[] = {
         &transport_textbook10,
         &transport_textbook,
         &transport_zmq,
+        &transport_spsc,
+        &transport_spsc_batch32,
         NULL,
 };
 /* clang-format on */

@@ -78,6 +78,7 @@ extern const struct transport transport_mqueue;
 extern const struct transport transport_pipe, transport_socketpair;
 extern const struct transport transport_textbook10, transport_textbook;
 extern const struct transport transport_zmq;
+extern const struct transport transport_spsc, transport_spsc_batch32;
 
 /* transports: every transport, in table order, NULL-terminated. */
 extern const struct transport *const transports[];
