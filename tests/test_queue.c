@@ -1093,6 +1093,42 @@ START_TEST(test_send_batch_sends_all_in_order)
 }
 END_TEST
 
+/* A batch longer than the entries a send commits together (64) is still
+ * sent whole when there is room for it, in order; receiving takes what is
+ * there, up to n a call. */
+START_TEST(test_send_batch_longer_than_a_burst)
+{
+	enum { N = 200 };
+	mq_t *q = create_geo(_i, 256);
+	static uint32_t out[N], in[N];
+	struct iovec m[N];
+	for (uint32_t i = 0; i < N; i++) {
+		out[i] = i * 2654435761u;
+		m[i] = (struct iovec){&out[i], sizeof(out[i])};
+	}
+	ck_assert_int_eq(mq_send_batch(q, m, N, 0), N);
+	ck_assert_uint_eq(depth(q), N);
+	unsigned got = 0, calls = 0;
+	while (got < N) {
+		struct iovec b[N];
+		for (unsigned i = 0; i < N - got; i++)
+			b[i] = (struct iovec){&in[got + i], sizeof(in[0])};
+		int k = mq_recv_batch(q, b, N - got, 0);
+		ck_assert_msg(k >= 1, "mq_recv_batch after %u of %u: %d (%s)", got, N, k,
+		              mq_errdetail());
+		for (int i = 0; i < k; i++)
+			ck_assert_uint_eq(b[i].iov_len, sizeof(in[0]));
+		got += (unsigned)k;
+		calls++;
+	}
+	ck_assert_uint_le(calls, 4);
+	ck_assert_mem_eq(in, out, sizeof(out));
+	expect_empty(q);
+	ck_assert_uint_eq(stats_of(q).enqueued_total, N);
+	destroy(q);
+}
+END_TEST
+
 /* Room for k of n: the first k are sent at once, the rest are not. */
 START_TEST(test_send_batch_sends_first_k)
 {
@@ -1467,6 +1503,7 @@ static Suite *queue_suite(void)
 
 	tc = new_tcase(s, "send_batch");
 	tcase_add_loop_test(tc, test_send_batch_sends_all_in_order, 0, 2);
+	tcase_add_loop_test(tc, test_send_batch_longer_than_a_burst, 0, 2);
 	tcase_add_loop_test(tc, test_send_batch_sends_first_k, 0, 2);
 	tcase_add_loop_test(tc, test_send_batch_waits_only_for_first, 0, 2);
 	tcase_add_loop_test(tc, test_send_batch_stops_before_bad_message, 0, 2);

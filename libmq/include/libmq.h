@@ -239,7 +239,9 @@ int mq_send_batch(mq_t *q, const struct iovec *msgs, unsigned n, int timeout_ms)
  * buffers BUFS[0..N-1], setting each iov_len to its message's length, under
  * one round of the queue's lock. Returns k >= 1, or -1 with errno as mq_recv:
  * EMSGSIZE if the first message is larger than BUFS[0] (nothing taken); a
- * later one that does not fit its buffer ends the batch before it.
+ * later one that does not fit its buffer ends the batch before it. It may take
+ * fewer than are waiting (one call takes at most 64 from a queue whose
+ * max_msg is under 64 KiB): call again for the rest.
  */
 int mq_recv_batch(mq_t *q, struct iovec *bufs, unsigned n, int timeout_ms)
         MQ_SYMBOL(libmq_recv_batch);

@@ -58,10 +58,10 @@
 #include "tiq.h"
 #include "pollfd.h"
 
-/* Messages taken in one round of the receive lock by mq_recv_batch, and
- * sent in one round of the send lock by mq_send_batch. */
+/* Messages taken in one round of the receive lock by mq_recv_batch (at
+ * most), and committed together by a round of the send lock (send_fifo). */
 #define RECV_ROUND 64
-#define SEND_ROUND 64
+#define SEND_BURST 64
 
 /* send_fifo: with the pool a FIFO, send up to N messages under one round of
  * the send lock. Returns how many (0: no free chunk), or -1 with errno. */
@@ -79,8 +79,6 @@ static int send_fifo(struct mq *q, const struct iovec *msgs, unsigned n, const s
 	struct mq_intent *in = &s->send.intent;
 	if (n > q->capacity)
 		n = (unsigned)q->capacity; /* no round sends more (and repair checks it) */
-	if (n > SEND_ROUND)
-		n = SEND_ROUND;
 	mq_store_relaxed(&in->n, n);
 	mq_store_relaxed(&in->pos, tail);
 	mq_store_relaxed(&in->fpos, fhead);
@@ -89,40 +87,48 @@ static int send_fifo(struct mq *q, const struct iovec *msgs, unsigned n, const s
 	unsigned m = 0;
 	uint64_t bytes = 0;
 	int bad = 0;
-	uint32_t idx[SEND_ROUND];
-	for (; m < n; m++) {
-		uint32_t i = pool_peek_fifo(q, fhead + m);
-		if (i == OP_NONE)
-			break;
-		if (i == OP_DAMAGED || !ring_slot_free(q, tail + m)) {
+	/* The entries are committed a burst at a time, in order, after every
+	 * message of the burst is written: a consumer polling the ring sees the
+	 * burst at once instead of chasing it entry by entry (every line the
+	 * two would share moved twice). Dying in between leaves a prefix
+	 * committed, which repair_send accounts for. */
+	while (m < n) {
+		uint32_t idx[SEND_BURST];
+		unsigned k = 0, want = n - m < SEND_BURST ? n - m : SEND_BURST;
+		uint64_t burst_bytes = 0;
+		for (; k < want; k++) {
+			uint32_t i = pool_peek_fifo(q, fhead + m + k);
+			if (i == OP_NONE)
+				break;
+			if (i == OP_DAMAGED || !ring_slot_free(q, tail + m + k)) {
+				bad = 1;
+				break;
+			}
+			size_t len = msgs[m + k].iov_len;
+			if (len)
+				memcpy(handle_payload(q, i), msgs[m + k].iov_base, len);
+			chunk_fill(q, i, tail + m + k, (uint32_t)len, stamp);
+			idx[k] = i;
+			burst_bytes += len;
+		}
+		if (k && !lock_mine(q, &s->send)) {
+			/* Not committed: the burst's chunks are still the pool's;
+			 * give them their free header back, as repair_send would. */
+			for (unsigned j = 0; j < k; j++) {
+				struct mq_chunk *c = handle_chunk(q, idx[j]);
+				mq_store_relaxed(&c->pos, fhead + m + j);
+				mq_store_relaxed(&c->state, MQ_CHUNK_STATE(MQ_CHUNK_FREE, 0));
+			}
 			bad = 1;
 			break;
 		}
-		size_t len = msgs[m].iov_len;
-		if (len)
-			memcpy(handle_payload(q, i), msgs[m].iov_base, len);
-		chunk_fill(q, i, tail + m, (uint32_t)len, stamp);
-		idx[m] = i;
-		bytes += len;
+		for (unsigned j = 0; j < k; j++)
+			ring_commit(q, idx[j], tail + m + j);
+		m += k;
+		bytes += burst_bytes;
+		if (k < want)
+			break; /* the pool is empty (or bad is set) */
 	}
-	/* The round's entries are committed together, in order, after every
-	 * message of it is written: a consumer polling the ring sees the
-	 * round at once instead of chasing it entry by entry (every line the
-	 * two would share moved twice). Dying in between leaves a prefix
-	 * committed, which repair_send accounts for. */
-	if (m && !lock_mine(q, &s->send)) {
-		/* Nothing committed: the chunks are still the pool's; give them
-		 * their free header back, as repair_send would. */
-		for (unsigned j = 0; j < m; j++) {
-			struct mq_chunk *c = handle_chunk(q, idx[j]);
-			mq_store_relaxed(&c->pos, fhead + j);
-			mq_store_relaxed(&c->state, MQ_CHUNK_STATE(MQ_CHUNK_FREE, 0));
-		}
-		bad = 1;
-		m = 0;
-	}
-	for (unsigned j = 0; j < m; j++)
-		ring_commit(q, idx[j], tail + j);
 	if (m) {
 		/* tail after the entries it passes (check_consumer relies on it). */
 		mq_store_release(&s->tail, tail + m);
@@ -137,8 +143,9 @@ static int send_fifo(struct mq *q, const struct iovec *msgs, unsigned n, const s
 			mq_store_relaxed(&c->bytes_sent, mq_load_relaxed(&c->bytes_sent) + bytes);
 		}
 		/* Own the lines of the free chunks the next round will write (as
-		 * many as this one sent) while our caller builds it. */
-		for (unsigned j = 0; j < m; j++) {
+		 * many as this one sent, up to a burst) while our caller builds
+		 * it. */
+		for (unsigned j = 0; j < m && j < SEND_BURST; j++) {
 			uint64_t f = fhead + m + j;
 			uint64_t e = mq_load_relaxed(&q->pool[f & q->ring_mask]);
 			if (!entry_ready(e, f) || entry_idx(e) >= q->capacity)
