@@ -372,3 +372,50 @@ const char *harness_tmpdir(void)
 	cleanup_add(CK_RMDIR, tmpdir, NULL);
 	return tmpdir;
 }
+
+void *shm_make(const char *name, size_t size, int *ck, char *err, size_t errlen)
+{
+	char path[160];
+	int fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "shm_open %s: %s", name, strerror(errno));
+		return NULL;
+	}
+	snprintf(path, sizeof(path), "/dev/shm%s", name);
+	*ck = cleanup_add(CK_UNLINK, path, NULL);
+	if (ftruncate(fd, (off_t)size) != 0) {
+		snprintf(err, errlen, "ftruncate %s: %s", name, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		snprintf(err, errlen, "mmap %s: %s", name, strerror(errno));
+		return NULL;
+	}
+	return p;
+}
+
+void *shm_map(const char *name, size_t *size, char *err, size_t errlen)
+{
+	int fd = shm_open(name, O_RDWR, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "shm_open %s: %s", name, strerror(errno));
+		return NULL;
+	}
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "fstat %s: %s", name, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		snprintf(err, errlen, "mmap %s: %s", name, strerror(errno));
+		return NULL;
+	}
+	*size = (size_t)st.st_size;
+	return p;
+}

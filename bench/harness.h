@@ -135,6 +135,16 @@ void cleanup_forget(int id);
 /* cleanup_now: do and drop every entry (the parent only; idempotent). */
 void cleanup_now(void);
 
+/* shm_make: create the POSIX shared-memory object NAME (exclusive, mode 0600)
+ * of SIZE bytes, recorded for removal at exit (the entry's id in *CK, for
+ * cleanup_forget), and map it. Returns the mapping (munmap it, SIZE bytes),
+ * or NULL with the reason in ERR. */
+void *shm_make(const char *name, size_t size, int *ck, char *err, size_t errlen);
+
+/* shm_map: map the whole existing shared-memory object NAME, its size in
+ * *SIZE. Returns the mapping, or NULL with the reason in ERR. */
+void *shm_map(const char *name, size_t *size, char *err, size_t errlen);
+
 /* harness_tmpdir: a private directory for socket files, made on first use and
  * removed at exit; NULL (errno set) if it cannot be made. */
 const char *harness_tmpdir(void);

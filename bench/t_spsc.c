@@ -1,6 +1,4 @@
 /* t_spsc.c - the floor: an unchecked single-producer single-consumer ring. */
-#include <errno.h>
-#include <fcntl.h>
 #include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -8,8 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "harness.h"
 #include "payload.h"
@@ -57,26 +53,10 @@ static size_t sp_slot(size_t msg_size)
 
 static int sp_create(struct chan *c, char *err, size_t errlen)
 {
-	char path[160];
 	size_t size = sizeof(struct sp_shared) + c->capacity * sp_slot(c->msg_size);
-	int fd = shm_open(c->name, O_CREAT | O_EXCL | O_RDWR, 0600);
-	if (fd < 0) {
-		snprintf(err, errlen, "shm_open %s: %s", c->name, strerror(errno));
+	struct sp_shared *q = shm_make(c->name, size, &c->ck[0], err, errlen);
+	if (!q)
 		return -1;
-	}
-	snprintf(path, sizeof(path), "/dev/shm%s", c->name);
-	c->ck[0] = cleanup_add(CK_UNLINK, path, NULL);
-	if (ftruncate(fd, (off_t)size) != 0) {
-		snprintf(err, errlen, "ftruncate %s: %s", c->name, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	struct sp_shared *q = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (q == MAP_FAILED) {
-		snprintf(err, errlen, "mmap %s: %s", c->name, strerror(errno));
-		return -1;
-	}
 	q->capacity = c->capacity;
 	q->slot_size = sp_slot(c->msg_size);
 	munmap(q, size);
@@ -92,24 +72,17 @@ static int sp_open(struct chan *c, int dir, unsigned batch, char *err, size_t er
 	for (int i = 0; i < 4 && !p; i++)
 		if (!sps[i].q)
 			p = &sps[i];
-	int fd = p ? shm_open(c->name, O_RDWR, 0) : -1;
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", c->name,
-		         p ? strerror(errno) : "too many rings open");
+	if (!p) {
+		snprintf(err, errlen, "%s: too many rings open", c->name);
 		return -1;
 	}
-	struct stat st;
-	void *m = fstat(fd, &st) == 0 ? mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
-	                                     MAP_SHARED, fd, 0)
-	                              : MAP_FAILED;
-	close(fd);
-	if (m == MAP_FAILED) {
-		snprintf(err, errlen, "mmap %s: %s", c->name, strerror(errno));
+	size_t map_size;
+	void *m = shm_map(c->name, &map_size, err, errlen);
+	if (!m)
 		return -1;
-	}
 	memset(p, 0, sizeof(*p));
 	p->q = m;
-	p->map_size = (size_t)st.st_size;
+	p->map_size = map_size;
 	p->batch = batch;
 	c->priv = p;
 	return 0;

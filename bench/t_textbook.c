@@ -60,24 +60,9 @@ static int tb_create(struct chan *c, char *err, size_t errlen)
 	char mutex[128], items[128], spaces[128], path[160];
 	sem_names(c, mutex, items, spaces, sizeof(mutex));
 	size_t size = tb_size(c->capacity, c->msg_size);
-	int fd = shm_open(c->name, O_CREAT | O_EXCL | O_RDWR, 0600);
-	if (fd < 0) {
-		snprintf(err, errlen, "shm_open %s: %s", c->name, strerror(errno));
+	struct tb_shared *q = shm_make(c->name, size, &c->ck[0], err, errlen);
+	if (!q)
 		return -1;
-	}
-	snprintf(path, sizeof(path), "/dev/shm%s", c->name);
-	c->ck[0] = cleanup_add(CK_UNLINK, path, NULL);
-	if (ftruncate(fd, (off_t)size) != 0) {
-		snprintf(err, errlen, "ftruncate %s: %s", c->name, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	struct tb_shared *q = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (q == MAP_FAILED) {
-		snprintf(err, errlen, "mmap %s: %s", c->name, strerror(errno));
-		return -1;
-	}
 	q->version = 1;
 	q->head = q->tail = q->count = 0;
 	q->capacity = (uint32_t)c->capacity;
@@ -113,27 +98,14 @@ static int tb_open(struct chan *c, int dir, char *err, size_t errlen)
 		snprintf(err, errlen, "too many textbook queues open");
 		return -1;
 	}
-	int fd = shm_open(c->name, O_RDWR, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "shm_open %s: %s", c->name, strerror(errno));
+	size_t map_size;
+	void *p = shm_map(c->name, &map_size, err, errlen);
+	if (!p)
 		return -1;
-	}
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		snprintf(err, errlen, "fstat %s: %s", c->name, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED) {
-		snprintf(err, errlen, "mmap %s: %s", c->name, strerror(errno));
-		return -1;
-	}
 	struct tb_shared *q = p;
-	if (q->magic != TB_MAGIC || (size_t)st.st_size < tb_size(q->capacity, q->slot_size)) {
+	if (q->magic != TB_MAGIC || map_size < tb_size(q->capacity, q->slot_size)) {
 		snprintf(err, errlen, "%s: invalid shared memory (magic or size)", c->name);
-		munmap(p, (size_t)st.st_size);
+		munmap(p, map_size);
 		return -1;
 	}
 	char mutex[128], items[128], spaces[128];
@@ -143,11 +115,11 @@ static int tb_open(struct chan *c, int dir, char *err, size_t errlen)
 	t->spaces = sem_open(spaces, 0);
 	if (t->mutex == SEM_FAILED || t->items == SEM_FAILED || t->spaces == SEM_FAILED) {
 		snprintf(err, errlen, "sem_open (existing) %s-*: %s", c->name, strerror(errno));
-		munmap(p, (size_t)st.st_size);
+		munmap(p, map_size);
 		return -1;
 	}
 	t->q = q;
-	t->map_size = (size_t)st.st_size;
+	t->map_size = map_size;
 	c->priv = t;
 	return 0;
 }
