@@ -304,9 +304,14 @@ static void stamp(char *buf, size_t size, uint64_t seq, int64_t t)
 		memcpy(buf + 8, &t, sizeof(t));
 }
 
-/* finish: check the stream holds N and fill T's stream rate. */
-static int finish(uint64_t n, struct nb_tput *t)
+/* finish: fill T with the figures of N messages sent in NS nanoseconds using
+ * CPU_S seconds of the publisher's CPU and SRV_S of nats-server's, then check
+ * the stream holds N and fill T's stream rate. */
+static int finish(uint64_t n, int64_t ns, double cpu_s, double srv_s, struct nb_tput *t)
 {
+	t->rate = (double)n * 1e9 / (double)ns;
+	t->cpu_us = cpu_s * 1e6 / (double)n;
+	t->server_us = srv_s * 1e6 / (double)n;
 	uint64_t msgs;
 	int64_t first, last;
 	if (stream_state(&msgs, &first, &last) < 0)
@@ -385,12 +390,8 @@ int nb_tput_bridge(const char *exe, const char *qname, size_t size, uint64_t n, 
 	if (b.pid > 0 && bridge_stop(&b) < 0)
 		rc = -1;
 	mq_detach(q);
-	if (rc == 0) {
-		t->rate = (double)n * 1e9 / (double)(t1 - t0);
-		t->cpu_us = (cpu1 - cpu0) * 1e6 / (double)n;
-		t->server_us = (srv1 - srv0) * 1e6 / (double)n;
-		rc = finish(n, t);
-	}
+	if (rc == 0)
+		rc = finish(n, t1 - t0, cpu1 - cpu0, srv1 - srv0, t);
 	stream_drop();
 	return rc;
 }
@@ -464,12 +465,8 @@ int nb_tput_peer(size_t size, uint64_t n, int with_id, struct nb_tput *t)
 	}
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);
-	if (rc == 0) {
-		t->rate = (double)n * 1e9 / (double)(t1 - t0);
-		t->cpu_us = (cpu1 - cpu0) * 1e6 / (double)n;
-		t->server_us = (srv1 - srv0) * 1e6 / (double)n;
-		rc = finish(n, t);
-	}
+	if (rc == 0)
+		rc = finish(n, t1 - t0, cpu1 - cpu0, srv1 - srv0, t);
 	stream_drop();
 	return rc;
 }
