@@ -49,11 +49,7 @@ wait_until 60 at_least "$TOTAL" stream_msgs "$STREAM" ||
 wait_until 60 at_least "$TOTAL" file_number "$TMP/recv.count" ||
 	fail "host D received $(file_number "$TMP/recv.count") of $TOTAL messages in 60 s: $(tail -n 20 "$TMP/bridge-d.log")"
 sleep 1 # a late duplicate would show here
-for pid in "$BPID_1" "$BPID_2" "$BPID_3" "$BD"; do
-	kill -TERM "$pid"
-	wait_exit "$pid" 15
-	[ "$RC" -eq 0 ] || fail "mqbridge pid $pid exited with status $RC on SIGTERM"
-done
+stop_bridges "$BPID_1" "$BPID_2" "$BPID_3" "$BD"
 kill -TERM "$CPID"
 wait_exit "$CPID" 10
 # mqload exits 4 on a corrupt message (header, length, checksum, payload).

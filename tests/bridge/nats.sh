@@ -78,6 +78,16 @@ start_bridge() {
 		fail "mqbridge $* did not start within 20 s: $(cat "$log")"
 }
 
+# stop_bridges PID...: SIGTERM each mqbridge; each must exit 0 within 15 s.
+stop_bridges() {
+	local pid
+	for pid in "$@"; do
+		kill -TERM "$pid"
+		wait_exit "$pid" 15
+		[ "$RC" -eq 0 ] || fail "mqbridge pid $pid exited with status $RC on SIGTERM"
+	done
+}
+
 # bridge_rc WANT TEXT ARGS...: mqbridge ARGS (HTTP on a free port: a --listen
 # in ARGS wins, the last one counts) exits at once with WANT, saying TEXT on
 # stderr or stdout, with no sanitizer report.

@@ -74,11 +74,7 @@ wait_until 60 at_least "$N" distinct_received ||
 	fail "queue B received $(distinct_received) of $N messages in 60 s: $(cat "$TMP/bridge-b.log")"
 
 # Stop everything cleanly (SIGTERM: exit 0) and check the receiver's log.
-for pid in "$BPID_A" "$BPID_B"; do
-	kill -TERM "$pid"
-	wait_exit "$pid" 15
-	[ "$RC" -eq 0 ] || fail "mqbridge pid $pid exited with status $RC on SIGTERM"
-done
+stop_bridges "$BPID_A" "$BPID_B"
 kill -TERM "$CPID"
 wait_exit "$CPID" 10
 [ "$RC" -eq 0 ] || fail "mqload consume exited with status $RC: $(cat "$TMP/consume.err")"

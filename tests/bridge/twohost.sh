@@ -159,11 +159,7 @@ distinct_received() {
 wait_until 60 at_least "$N" distinct_received ||
 	fail "B received $(distinct_received) different messages of $N in 60 s: $(tail -n 20 "$TMP/bridge-b.log")"
 sleep 1 # a late duplicate would show here
-for pid in "$BA" "$BB"; do
-	kill -TERM "$pid"
-	wait_exit "$pid" 15
-	[ "$RC" -eq 0 ] || fail "mqbridge pid $pid exited with status $RC on SIGTERM"
-done
+stop_bridges "$BA" "$BB"
 for c in $(seq 1 "$CONSUMERS"); do
 	pid_var="CPID_$c"
 	kill -TERM "${!pid_var}"
